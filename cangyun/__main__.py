@@ -1,0 +1,3 @@
+from cangyun.cli import main
+
+main()

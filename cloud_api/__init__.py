@@ -1,0 +1,1 @@
+"""The cloud: HTTP API and console, MQTT ingest, tenants, ledger, stock, provisioning."""

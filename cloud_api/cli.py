@@ -1,0 +1,354 @@
+"""``cangyun cloud``: serve the API, run ingest workers, provision tenants and devices."""
+
+from __future__ import annotations
+
+import json
+import signal
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from cangyun import logs
+from cangyun.settings import SettingsError, dump_settings
+
+CONFIG_HELP = "cloud settings file (env CANGYUN_CLOUD_CONFIG); defaults apply when absent"
+
+
+def _settings(config_path: str | None) -> Any:
+    from cloud_api import settings as cloud_settings
+
+    try:
+        return cloud_settings.load(config_path if config_path else None)
+    except SettingsError as exc:
+        raise click.ClickException(str(exc)) from exc
+
+
+def _engine(config_path: str | None) -> Any:
+    from cloud_api.db import make_engine
+
+    return make_engine(_settings(config_path).database_url)
+
+
+def _print(data: dict[str, Any]) -> None:
+    click.echo(json.dumps(data, ensure_ascii=False, indent=2))
+
+
+config_option = click.option(
+    "--config",
+    "config_path",
+    envvar="CANGYUN_CLOUD_CONFIG",
+    type=click.Path(dir_okay=False),
+    help=CONFIG_HELP,
+)
+
+
+@click.group()
+def cloud() -> None:
+    """The cloud: API, ingest, provisioning."""
+
+
+@cloud.command()
+@click.option(
+    "--config",
+    "config_path",
+    envvar="CANGYUN_CLOUD_CONFIG",
+    required=True,
+    type=click.Path(dir_okay=False),
+    help="settings file; created when it does not exist",
+)
+@click.option("--database-url", default=None, help="SQLAlchemy URL for a new settings file")
+@click.option("--broker-url", default=None, help="broker URL for a new settings file")
+@click.option(
+    "--data-dir",
+    default=None,
+    type=click.Path(file_okay=False),
+    help="data directory for a new settings file",
+)
+def init(
+    config_path: str, database_url: str | None, broker_url: str | None, data_dir: str | None
+) -> None:
+    """Create (or upgrade) the cloud database, signing key, ingest account and broker files.
+
+    When the settings file does not exist it is written first, with a generated broker
+    password for the ingest workers.
+
+    \b
+    Example:
+      cangyun cloud init --config cloud.toml --database-url postgresql+psycopg://cangyun@db/cangyun
+    """
+    from dataclasses import replace
+
+    from cloud_api import credentials, provisioning
+    from cloud_api.settings import CloudSettings
+
+    path = Path(config_path)
+    if not path.exists():
+        base = CloudSettings()
+        cloud_section = replace(
+            base.cloud,
+            database_url=database_url or "",
+            data_dir=Path(data_dir) if data_dir else base.cloud.data_dir,
+        )
+        mqtt_section = replace(
+            base.mqtt, url=broker_url or base.mqtt.url, password=credentials.new_password()
+        )
+        provisioning.write_private(
+            path, dump_settings(CloudSettings(cloud_section, mqtt_section, base.broker))
+        )
+        click.echo(f"wrote {path}", err=True)
+    settings = _settings(config_path)
+    try:
+        provisioning.init(settings)
+    except provisioning.ProvisioningError as exc:
+        raise click.ClickException(str(exc)) from exc
+    _print(
+        {
+            "database": settings.database_url,
+            "passwd_file": str(settings.passwd_file),
+            "acl_file": str(settings.acl_file),
+        }
+    )
+
+
+@cloud.command()
+@config_option
+@click.option("--port", type=int, default=None, help="override cloud.port")
+def serve(config_path: str | None, port: int | None) -> None:
+    """Serve the cloud HTTP API until SIGTERM/Ctrl-C.
+
+    \b
+    Example:
+      cangyun cloud serve --config cloud.toml --port 8000
+    """
+    from cangyun.serve import make_server, serve_forever
+    from cloud_api.app import create_app
+
+    logs.configure(name="cloud")
+    settings = _settings(config_path)
+    app = create_app(settings)
+    server = make_server(
+        app,
+        settings.cloud.host,
+        port or settings.cloud.port,
+        threads=settings.cloud.threads,
+        name="cangyun-cloud",
+    )
+    serve_forever([server])
+
+
+@cloud.command()
+@config_option
+@click.option("--client-id", default=None, help="MQTT client id (default: host and pid)")
+def ingest(config_path: str | None, client_id: str | None) -> None:
+    """File uplink MQTT messages into the ledger; run several for more throughput.
+
+    Workers join the shared subscription group mqtt.share_group and split the load.
+
+    \b
+    Example:
+      cangyun cloud ingest --config cloud.toml
+    """
+    from cloud_api.db import make_engine
+    from cloud_api.ingest import IngestService
+    from cloud_api.ingest_worker import IngestWorker
+
+    logs.configure(name="ingest")
+    settings = _settings(config_path)
+    worker = IngestWorker(
+        settings, IngestService(make_engine(settings.database_url)), client_id=client_id
+    )
+
+    def _stop(_signum: int, _frame: Any) -> None:
+        worker.stop()
+
+    signal.signal(signal.SIGTERM, _stop)
+    signal.signal(signal.SIGINT, _stop)
+    worker.run()
+
+
+@cloud.group()
+def tenant() -> None:
+    """Tenants (one company using cangyun)."""
+
+
+@tenant.command("create")
+@config_option
+@click.argument("code")
+@click.option("--name", required=True, help="display name, e.g. 华东冷链")
+@click.option(
+    "--timezone", default="Asia/Shanghai", show_default=True, help="where business days are cut"
+)
+@click.option("--admin-email", default=None, help="create an owner user with this email")
+@click.option("--admin-password", default=None, help="password of that owner user")
+def tenant_create(
+    config_path: str | None,
+    code: str,
+    name: str,
+    timezone: str,
+    admin_email: str | None,
+    admin_password: str | None,
+) -> None:
+    """Create a tenant; prints an admin API token (shown once).
+
+    \b
+    Example:
+      cangyun cloud tenant create acme --name "Acme 冷链" \\
+          --admin-email ops@acme.cn --admin-password '...'
+    """
+    from cloud_api import provisioning
+    from cloud_api.store.registry import AlreadyExists
+
+    try:
+        created = provisioning.create_tenant(
+            _engine(config_path),
+            code,
+            name,
+            timezone=timezone,
+            admin_email=admin_email,
+            admin_password=admin_password,
+        )
+    except (provisioning.ProvisioningError, AlreadyExists) as exc:
+        raise click.ClickException(str(exc)) from exc
+    _print({"tenant": created.tenant, "token": created.token, "admin_email": created.admin_email})
+
+
+@cloud.group()
+def warehouse() -> None:
+    """Warehouses of a tenant."""
+
+
+@warehouse.command("create")
+@config_option
+@click.option("--tenant", "tenant_code", required=True, help="tenant code")
+@click.argument("code")
+@click.option("--name", required=True, help="display name, e.g. 嘉定一号库")
+def warehouse_create(config_path: str | None, tenant_code: str, code: str, name: str) -> None:
+    """Create a warehouse in a tenant.
+
+    \b
+    Example:
+      cangyun cloud warehouse create --tenant acme sh-01 --name 嘉定一号库
+    """
+    from cloud_api import provisioning
+    from cloud_api.store.registry import AlreadyExists, NotFound
+
+    try:
+        provisioning.create_warehouse(_engine(config_path), tenant_code, code, name)
+    except (provisioning.ProvisioningError, AlreadyExists, NotFound) as exc:
+        raise click.ClickException(str(exc)) from exc
+    _print({"tenant": tenant_code, "warehouse": code})
+
+
+@cloud.group()
+def device() -> None:
+    """Edge boxes and other devices."""
+
+
+@device.command("create")
+@config_option
+@click.option("--tenant", "tenant_code", required=True, help="tenant code")
+@click.option("--warehouse", "warehouse_code", required=True, help="warehouse code")
+@click.argument("code")
+@click.option(
+    "--out",
+    required=True,
+    type=click.Path(dir_okay=False),
+    help="where to write the edge box's settings file (holds its secrets)",
+)
+@click.option("--edge-port", default=8080, show_default=True, help="edge HTTP port")
+@click.option(
+    "--edge-data-dir", default="edge-data", show_default=True, help="edge data directory on the box"
+)
+def device_create(
+    config_path: str | None,
+    tenant_code: str,
+    warehouse_code: str,
+    code: str,
+    out: str,
+    edge_port: int,
+    edge_data_dir: str,
+) -> None:
+    """Register an edge box and write its settings file; broker files are updated.
+
+    \b
+    Example:
+      cangyun cloud device create --tenant acme --warehouse sh-01 sh-01-edge1 --out edge.toml
+    """
+    from cloud_api import provisioning
+    from cloud_api.store.registry import AlreadyExists, NotFound
+
+    settings = _settings(config_path)
+    try:
+        created = provisioning.create_device(
+            settings,
+            _engine(config_path),
+            tenant=tenant_code,
+            warehouse=warehouse_code,
+            code=code,
+            edge_port=edge_port,
+            edge_data_dir=Path(edge_data_dir),
+            out=Path(out),
+        )
+    except (provisioning.ProvisioningError, AlreadyExists, NotFound) as exc:
+        raise click.ClickException(str(exc)) from exc
+    _print({"device": created.device, "settings_file": out, "api_token": created.api_token})
+
+
+@cloud.group()
+def token() -> None:
+    """API tokens."""
+
+
+@token.command("create")
+@config_option
+@click.option("--tenant", "tenant_code", required=True, help="tenant code")
+@click.option(
+    "--role",
+    default="admin",
+    show_default=True,
+    type=click.Choice(["owner", "admin", "operator", "viewer", "developer"]),
+)
+@click.option("--name", default="", help="what the token is for")
+def token_create(config_path: str | None, tenant_code: str, role: str, name: str) -> None:
+    """Create an API token for a tenant (shown once).
+
+    \b
+    Example:
+      cangyun cloud token create --tenant acme --role viewer --name "BI export"
+    """
+    from cloud_api.store import registry
+
+    engine = _engine(config_path)
+    try:
+        tenant_row = registry.tenant_by_code(engine, tenant_code)
+    except registry.NotFound as exc:
+        raise click.ClickException(str(exc)) from exc
+    _print(
+        {
+            "tenant": tenant_code,
+            "role": role,
+            "token": registry.create_token(engine, tenant_row["id"], role, name=name),
+        }
+    )
+
+
+@cloud.command("broker-files")
+@config_option
+def broker_files_command(config_path: str | None) -> None:
+    """Rewrite mosquitto's password and ACL files from the registry and reload the broker.
+
+    \b
+    Example:
+      cangyun cloud broker-files --config cloud.toml
+    """
+    from cloud_api import broker_files
+
+    settings = _settings(config_path)
+    broker_files.write_broker_files(settings, _engine(config_path))
+    _print({"passwd_file": str(settings.passwd_file), "acl_file": str(settings.acl_file)})
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(cloud())

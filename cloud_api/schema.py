@@ -1,0 +1,213 @@
+"""Cloud tables (SQLAlchemy Core). Alembic migrations create them; a test checks the two agree.
+
+Text key parts that may be absent (customer, gtin, sku, lot) are stored as '' rather than
+NULL so that unique keys work the same on SQLite and PostgreSQL.
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+from cloud_api.db import UTCDateTime
+
+metadata = sa.MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+        "ck": "ck_%(table_name)s_%(constraint_name)s",
+    }
+)
+
+# BIGINT primary keys that are still SQLite rowid aliases.
+BigId = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
+
+tenants = sa.Table(
+    "tenants",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("code", sa.String(63), nullable=False, unique=True),
+    sa.Column("name", sa.String(200), nullable=False),
+    sa.Column("timezone", sa.String(64), nullable=False, server_default="Asia/Shanghai"),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+)
+
+warehouses = sa.Table(
+    "warehouses",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("tenant_id", sa.Integer, sa.ForeignKey("tenants.id"), nullable=False),
+    sa.Column("code", sa.String(63), nullable=False),
+    sa.Column("name", sa.String(200), nullable=False),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.UniqueConstraint("tenant_id", "code"),
+)
+
+devices = sa.Table(
+    "devices",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("tenant_id", sa.Integer, sa.ForeignKey("tenants.id"), nullable=False),
+    sa.Column("warehouse_id", sa.Integer, sa.ForeignKey("warehouses.id"), nullable=False),
+    # Globally unique: it is the MQTT username and client id.
+    sa.Column("code", sa.String(63), nullable=False, unique=True),
+    sa.Column("kind", sa.String(16), nullable=False, server_default="edge"),
+    sa.Column("name", sa.String(200), nullable=False, server_default=""),
+    # The broker's own hash format, so the password file can be rebuilt from the database.
+    sa.Column("mqtt_password_hash", sa.String(255), nullable=True),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("revoked_at", UTCDateTime, nullable=True),
+    sa.Column("online", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column("status_at", UTCDateTime, nullable=True),
+    sa.Column("current_epoch", sa.String(64), nullable=True),
+    sa.Column("last_seen_at", UTCDateTime, nullable=True),
+)
+
+service_accounts = sa.Table(
+    "service_accounts",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("username", sa.String(63), nullable=False, unique=True),
+    sa.Column("role", sa.String(32), nullable=False),  # "ingest"
+    sa.Column("mqtt_password_hash", sa.String(255), nullable=False),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+)
+
+users = sa.Table(
+    "users",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("tenant_id", sa.Integer, sa.ForeignKey("tenants.id"), nullable=False),
+    sa.Column("email", sa.String(254), nullable=False, unique=True),
+    sa.Column("password_hash", sa.String(255), nullable=False),
+    sa.Column("role", sa.String(32), nullable=False),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+)
+
+api_tokens = sa.Table(
+    "api_tokens",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("tenant_id", sa.Integer, sa.ForeignKey("tenants.id"), nullable=False),
+    sa.Column("user_id", sa.Integer, sa.ForeignKey("users.id"), nullable=True),
+    # SHA-256 of a 256-bit random token: a fast hash is enough for secrets with that entropy.
+    sa.Column("token_hash", sa.String(64), nullable=False, unique=True),
+    sa.Column("name", sa.String(200), nullable=False, server_default=""),
+    sa.Column("role", sa.String(32), nullable=False),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("expires_at", UTCDateTime, nullable=True),
+    sa.Column("revoked_at", UTCDateTime, nullable=True),
+)
+
+ledger = sa.Table(
+    "ledger",
+    metadata,
+    sa.Column("id", BigId, primary_key=True),
+    sa.Column("tenant_id", sa.Integer, sa.ForeignKey("tenants.id"), nullable=False),
+    sa.Column("warehouse_id", sa.Integer, sa.ForeignKey("warehouses.id"), nullable=False),
+    sa.Column("device_id", sa.Integer, sa.ForeignKey("devices.id"), nullable=False),
+    sa.Column("epoch", sa.String(64), nullable=False),
+    sa.Column("seq", sa.BigInteger, nullable=False),
+    sa.Column("movement_id", sa.String(64), nullable=False),
+    sa.Column("type", sa.String(16), nullable=False),
+    sa.Column("gtin", sa.String(14), nullable=False, server_default=""),
+    sa.Column("sku", sa.String(64), nullable=False, server_default=""),
+    sa.Column("lot", sa.String(20), nullable=False, server_default=""),
+    sa.Column("expiry_date", sa.Date, nullable=True),
+    sa.Column("serial", sa.String(20), nullable=True),
+    sa.Column("sscc", sa.String(18), nullable=True),
+    sa.Column("qty", sa.Integer, nullable=False),
+    sa.Column("weight_g", sa.BigInteger, nullable=True),
+    # Change of the warehouse's stock caused by this movement (pieces, grams).
+    sa.Column("qty_delta", sa.Integer, nullable=False),
+    sa.Column("weight_delta_g", sa.BigInteger, nullable=False),
+    sa.Column("customer", sa.String(64), nullable=False, server_default=""),
+    sa.Column("location", sa.String(64), nullable=True),
+    sa.Column("to_location", sa.String(64), nullable=True),
+    sa.Column("operator", sa.String(64), nullable=True),
+    sa.Column("reverses", sa.String(64), nullable=True),
+    sa.Column("occurred_at", UTCDateTime, nullable=False),
+    sa.Column("received_at", UTCDateTime, nullable=False),
+    sa.Column("body_hash", sa.String(32), nullable=False),
+    sa.UniqueConstraint("device_id", "epoch", "seq"),
+    sa.Index("ix_ledger_tenant_id_id", "tenant_id", "id"),
+    sa.Index("ix_ledger_tenant_id_occurred_at", "tenant_id", "occurred_at"),
+)
+
+stock = sa.Table(
+    "stock",
+    metadata,
+    sa.Column("tenant_id", sa.Integer, sa.ForeignKey("tenants.id"), primary_key=True),
+    sa.Column("warehouse_id", sa.Integer, sa.ForeignKey("warehouses.id"), primary_key=True),
+    sa.Column("customer", sa.String(64), primary_key=True),
+    sa.Column("gtin", sa.String(14), primary_key=True),
+    sa.Column("sku", sa.String(64), primary_key=True),
+    sa.Column("lot", sa.String(20), primary_key=True),
+    sa.Column("qty", sa.BigInteger, nullable=False),
+    sa.Column("weight_g", sa.BigInteger, nullable=False),
+    sa.Column("updated_at", UTCDateTime, nullable=False),
+)
+
+device_sync = sa.Table(
+    "device_sync",
+    metadata,
+    sa.Column("device_id", sa.Integer, sa.ForeignKey("devices.id"), primary_key=True),
+    sa.Column("epoch", sa.String(64), primary_key=True),
+    # Highest seq such that every seq up to it is committed (or dead-lettered).
+    sa.Column("acked_through", sa.BigInteger, nullable=False, server_default="0"),
+    sa.Column("max_seq_seen", sa.BigInteger, nullable=False, server_default="0"),
+    sa.Column("edge_last_seq", sa.BigInteger, nullable=False, server_default="0"),
+    sa.Column("filed", sa.BigInteger, nullable=False, server_default="0"),
+    sa.Column("duplicates", sa.BigInteger, nullable=False, server_default="0"),
+    sa.Column("batches", sa.BigInteger, nullable=False, server_default="0"),
+    sa.Column("clock_skew_s", sa.Float, nullable=True),
+    sa.Column("first_seen_at", UTCDateTime, nullable=False),
+    sa.Column("last_seen_at", UTCDateTime, nullable=False),
+    sa.Column("last_hello_at", UTCDateTime, nullable=True),
+)
+
+dead_letters = sa.Table(
+    "dead_letters",
+    metadata,
+    sa.Column("id", BigId, primary_key=True),
+    sa.Column("received_at", UTCDateTime, nullable=False),
+    sa.Column("topic", sa.String(255), nullable=False),
+    sa.Column("tenant_id", sa.Integer, sa.ForeignKey("tenants.id"), nullable=True),
+    sa.Column("device_id", sa.Integer, sa.ForeignKey("devices.id"), nullable=True),
+    sa.Column("epoch", sa.String(64), nullable=True),
+    sa.Column("seq", sa.BigInteger, nullable=True),
+    sa.Column("reason", sa.String(64), nullable=False),
+    sa.Column("detail", sa.Text, nullable=False),
+    sa.Column("payload", sa.Text, nullable=False),
+    sa.UniqueConstraint("device_id", "epoch", "seq"),
+)
+
+quarantine = sa.Table(
+    "quarantine",
+    metadata,
+    sa.Column("id", BigId, primary_key=True),
+    sa.Column("tenant_id", sa.Integer, sa.ForeignKey("tenants.id"), nullable=False),
+    sa.Column("device_id", sa.Integer, sa.ForeignKey("devices.id"), nullable=False),
+    sa.Column("epoch", sa.String(64), nullable=False),
+    sa.Column("seq", sa.BigInteger, nullable=False),
+    sa.Column("body_hash", sa.String(32), nullable=False),
+    sa.Column("existing_hash", sa.String(32), nullable=False),
+    sa.Column("item", sa.Text, nullable=False),
+    sa.Column("received_at", UTCDateTime, nullable=False),
+    sa.UniqueConstraint("device_id", "epoch", "seq", "body_hash"),
+)
+
+alerts = sa.Table(
+    "alerts",
+    metadata,
+    sa.Column("id", BigId, primary_key=True),
+    sa.Column("tenant_id", sa.Integer, sa.ForeignKey("tenants.id"), nullable=False),
+    sa.Column("kind", sa.String(64), nullable=False),
+    sa.Column("severity", sa.String(16), nullable=False),
+    sa.Column("message", sa.Text, nullable=False),
+    sa.Column("details", sa.JSON, nullable=False),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("resolved_at", UTCDateTime, nullable=True),
+    sa.Index("ix_alerts_tenant_id_id", "tenant_id", "id"),
+)

@@ -1,0 +1,77 @@
+"""Settings of the cloud API and ingest workers (one TOML file, ``CANGYUN_<SECTION>_<KEY>``
+environment overrides)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from cangyun.settings import load_settings, setting
+
+
+@dataclass(frozen=True)
+class CloudSection:
+    host: str = setting("0.0.0.0", "address the API listens on")
+    port: int = setting(8000, "HTTP port")
+    data_dir: Path = setting(
+        Path("cloud-data"), "directory for the SQLite database, keys, broker files"
+    )
+    database_url: str = setting(
+        "",
+        "SQLAlchemy URL; empty means sqlite:///<data_dir>/cloud.sqlite; PostgreSQL:"
+        " postgresql+psycopg://user@host/db",
+    )
+    public_url: str = setting("", "URL clients use to reach this API (written into edge configs)")
+    threads: int = setting(16, "HTTP worker threads")
+
+
+@dataclass(frozen=True)
+class MqttSection:
+    url: str = setting("mqtt://127.0.0.1:1883", "broker URL the ingest workers connect to")
+    public_url: str = setting("", "broker URL edge boxes use (default: url)")
+    username: str = setting("cangyun-ingest", "MQTT username of the ingest workers")
+    password: str = setting("", "MQTT password of the ingest workers; better CANGYUN_MQTT_PASSWORD")
+    protocol: str = setting("5", "MQTT protocol version: 5 or 3.1.1")
+    share_group: str = setting(
+        "ingest", "shared-subscription group; workers in one group split the load; empty: none"
+    )
+    keepalive: int = setting(30, "MQTT keepalive in seconds")
+    ca_file: str | None = setting(None, "CA certificate for mqtts://")
+
+
+@dataclass(frozen=True)
+class BrokerSection:
+    passwd_file: str = setting(
+        "", "mosquitto password file the cloud keeps (default: data_dir/broker/passwd)"
+    )
+    acl_file: str = setting("", "mosquitto ACL file the cloud keeps (default: data_dir/broker/acl)")
+    pid_file: str = setting("", "mosquitto pid file; the cloud sends it SIGHUP after a change")
+
+
+@dataclass(frozen=True)
+class CloudSettings:
+    cloud: CloudSection = field(default_factory=CloudSection)
+    mqtt: MqttSection = field(default_factory=MqttSection)
+    broker: BrokerSection = field(default_factory=BrokerSection)
+
+    @property
+    def database_url(self) -> str:
+        if self.cloud.database_url:
+            return self.cloud.database_url
+        return f"sqlite:///{(self.cloud.data_dir / 'cloud.sqlite').resolve()}"
+
+    @property
+    def passwd_file(self) -> Path:
+        return Path(self.broker.passwd_file or self.cloud.data_dir / "broker" / "passwd")
+
+    @property
+    def acl_file(self) -> Path:
+        return Path(self.broker.acl_file or self.cloud.data_dir / "broker" / "acl")
+
+    @property
+    def signing_key_file(self) -> Path:
+        return self.cloud.data_dir / "licence-signing.key"
+
+
+def load(path: str | Path | None) -> CloudSettings:
+    return load_settings(CloudSettings, path)

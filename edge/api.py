@@ -1,0 +1,121 @@
+"""The edge HTTP API under /api/v1: parse, call the store, respond."""
+
+from __future__ import annotations
+
+import hmac
+
+from flask import Blueprint, Response, current_app, g, request
+
+from cangyun.httpapi import (
+    ApiError,
+    bearer_token,
+    json_body,
+    json_response,
+    page,
+    query_int,
+)
+from cangyun.movement import MovementError, parse_movement
+from cangyun.timeutil import format_ts, utcnow
+from edge.openapi import spec
+from edge.settings import EdgeSettings
+from edge.stock import StockError
+from edge.store import EdgeStore, StorageFull
+
+bp = Blueprint("edge_api", __name__, url_prefix="/api/v1")
+
+MAX_JSON_BYTES = 256 * 1024
+MAX_IDEMPOTENCY_KEY = 128
+# The sync agent writes a heartbeat every few seconds; three missed beats mean it is gone.
+AGENT_TIMEOUT_FACTOR = 3
+
+
+def store() -> EdgeStore:
+    return current_app.extensions["cangyun.edge_store"]
+
+
+def settings() -> EdgeSettings:
+    return current_app.extensions["cangyun.edge_settings"]
+
+
+@bp.before_request
+def authenticate() -> None:
+    if request.endpoint == "edge_api.openapi":
+        return
+    token = bearer_token()
+    expected = settings().edge.api_token
+    if token and expected and hmac.compare_digest(token.encode(), expected.encode()):
+        g.principal = {"kind": "device", "operator": None}
+        return
+    raise ApiError(
+        401,
+        "unauthorized",
+        "missing or invalid bearer token",
+        headers={"WWW-Authenticate": "Bearer"},
+    )
+
+
+@bp.post("/movements")
+def create_movement() -> Response:
+    data = json_body(MAX_JSON_BYTES)
+    if isinstance(data, dict) and "occurred_at" not in data:
+        data = data | {"occurred_at": format_ts(utcnow())}
+    try:
+        movement = parse_movement(data, source="api")
+    except MovementError as exc:
+        raise ApiError(422, exc.code, exc.message, {"field": exc.field}) from exc
+    request_id = request.headers.get("Idempotency-Key") or None
+    if request_id is not None and len(request_id) > MAX_IDEMPOTENCY_KEY:
+        raise ApiError(400, "invalid_idempotency_key", "Idempotency-Key is too long")
+    try:
+        recorded = store().record_movement(
+            movement, request_id=request_id, operator=g.principal["operator"]
+        )
+    except StockError as exc:
+        raise ApiError(409, exc.code, exc.message) from exc
+    except StorageFull as exc:
+        raise ApiError(507, "storage_full", str(exc)) from exc
+    body = store().get_movement(recorded.id)
+    response = json_response(body, 201 if recorded.created else 200)
+    response.headers["Location"] = f"/api/v1/movements/{recorded.id}"
+    return response
+
+
+@bp.get("/movements")
+def list_movements() -> Response:
+    limit = query_int("limit", 100, 1, 1000)
+    cursor = query_int("cursor", 0, 0, 2**62) or None
+    filters = {
+        k: v
+        for k in ("type", "gtin", "sku", "lot", "customer", "operator", "sscc")
+        if (v := request.args.get(k))
+    }
+    total, items, next_seq = store().list_movements(filters, before_seq=cursor, limit=limit)
+    return json_response(page(total, items, str(next_seq) if next_seq else None))
+
+
+@bp.get("/movements/<movement_id>")
+def get_movement(movement_id: str) -> Response:
+    body = store().get_movement(movement_id)
+    if body is None:
+        raise ApiError(404, "not_found", f"no movement {movement_id}")
+    return json_response(body)
+
+
+@bp.get("/stock")
+def get_stock() -> Response:
+    filters = {
+        k: v for k in ("customer", "gtin", "sku", "lot", "location") if (v := request.args.get(k))
+    }
+    items = store().stock(filters)
+    return json_response(page(len(items), items, None))
+
+
+@bp.get("/sync/status")
+def sync_status() -> Response:
+    timeout = settings().sync.heartbeat_s * AGENT_TIMEOUT_FACTOR
+    return json_response(store().sync_status(agent_timeout_s=timeout))
+
+
+@bp.get("/openapi.json")
+def openapi() -> Response:
+    return json_response(spec())

@@ -1,0 +1,55 @@
+"""``cangyun edge``: run the edge box service."""
+
+from __future__ import annotations
+
+import logging
+import sys
+
+import click
+
+from cangyun import logs
+from cangyun.serve import make_server, serve_forever
+from cangyun.settings import SettingsError
+
+log = logging.getLogger(__name__)
+
+
+@click.group()
+def edge() -> None:
+    """The edge box: PDA web app and local API."""
+
+
+@edge.command()
+@click.option(
+    "--config",
+    "config_path",
+    required=True,
+    type=click.Path(dir_okay=False),
+    help="edge settings file (written by `cangyun cloud device create`)",
+)
+@click.option("--port", type=int, default=None, help="override edge.port")
+def serve(config_path: str, port: int | None) -> None:
+    """Serve the edge API and PDA web app until SIGTERM/Ctrl-C.
+
+    \b
+    Example:
+      cangyun edge serve --config /etc/cangyun/edge.toml
+    """
+    from edge import settings as edge_settings
+    from edge.app import create_app
+
+    logs.configure(name="edge")
+    try:
+        settings = edge_settings.load(config_path)
+    except SettingsError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(2)
+    app = create_app(settings)
+    server = make_server(
+        app,
+        settings.edge.host,
+        port or settings.edge.port,
+        threads=settings.edge.threads,
+        name="cangyun-edge",
+    )
+    serve_forever([server])

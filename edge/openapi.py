@@ -1,0 +1,81 @@
+"""OpenAPI document of the edge API."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from cangyun import __version__
+from cangyun.openapi import MOVEMENT_SCHEMA, PAGE_PARAMS, document, operation, path_param, query
+
+
+def spec() -> dict[str, Any]:
+    item_filters = [
+        query(name, f"only movements with this {name}")
+        for name in ("type", "gtin", "sku", "lot", "customer", "operator", "sscc")
+    ]
+    paths = {
+        "/api/v1/movements": {
+            "post": operation(
+                "Record a stock movement (movement, stock effect and outbox row in one commit)",
+                body=MOVEMENT_SCHEMA,
+                params=[
+                    {
+                        "name": "Idempotency-Key",
+                        "in": "header",
+                        "required": False,
+                        "description": "a retried request with the same key records nothing new",
+                        "schema": {"type": "string", "maxLength": 128},
+                    }
+                ],
+                responses={
+                    201: "recorded; body has id and seq",
+                    200: "already recorded under this Idempotency-Key",
+                    400: "malformed JSON",
+                    401: "no or bad token",
+                    409: "stock does not allow it (insufficient_stock, ambiguous_customer)",
+                    422: "invalid movement",
+                    507: "storage_full: the disk budget is spent",
+                },
+            ),
+            "get": operation(
+                "List movements, newest first",
+                params=item_filters + PAGE_PARAMS,
+                responses={200: "page {total, items, next}", 401: "no or bad token"},
+            ),
+        },
+        "/api/v1/movements/{movement_id}": {
+            "get": operation(
+                "One movement",
+                params=[path_param("movement_id", "movement id")],
+                responses={200: "the movement", 404: "unknown id", 401: "no or bad token"},
+            )
+        },
+        "/api/v1/stock": {
+            "get": operation(
+                "Stock on hand per cargo owner, goods, lot and location",
+                params=[
+                    query(n, f"only this {n}")
+                    for n in ("customer", "gtin", "sku", "lot", "location")
+                ],
+                responses={200: "page {total, items, next}", 401: "no or bad token"},
+            )
+        },
+        "/api/v1/sync/status": {
+            "get": operation(
+                "Link to the cloud and the outbox backlog",
+                responses={
+                    200: "online, backlog, oldest_unacked_age_s, acked_through",
+                    401: "no or bad token",
+                },
+            )
+        },
+        "/api/v1/openapi.json": {
+            "get": operation("This document", responses={200: "OpenAPI 3"}, public=True)
+        },
+    }
+    return document(
+        "cangyun edge API",
+        __version__,
+        "API of the warehouse edge box: PDAs, gate cameras and integrations.",
+        paths,
+    )

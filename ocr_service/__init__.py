@@ -1,0 +1,1 @@
+"""Scanning engine: image → barcodes, GS1 data, label text and fields."""

@@ -1,0 +1,1 @@
+"""Sync agent: edge outbox → MQTT → cloud, and the cloud's acks and commands back."""
