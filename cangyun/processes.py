@@ -12,6 +12,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -86,7 +87,11 @@ class ManagedProcess:
             env=env,
             cwd=self.cwd,
             start_new_session=True,
-            preexec_fn=_die_with_parent if sys.platform == "linux" else None,
+            # The kernel ties the death signal to the spawning *thread*: only the main
+            # thread lives as long as the process, so only its children may use it.
+            preexec_fn=_die_with_parent
+            if sys.platform == "linux" and threading.current_thread() is threading.main_thread()
+            else None,
         )
         log.close()
         return self

@@ -7,7 +7,7 @@ may receive the same device's batches in any order and still agree on one waterm
 
 from __future__ import annotations
 
-import itertools
+import base64
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -161,9 +161,21 @@ def dead_letter(
                 device_id=device.id if device else None,
                 reason=reason[:64],
                 detail=detail[:2000],
-                payload=payload[:PAYLOAD_KEEP].decode("utf-8", "replace"),
+                payload=_storable(payload[:PAYLOAD_KEEP]),
             )
         )
+
+
+def _storable(payload: bytes) -> str:
+    """Payload as text any database accepts: UTF-8 as is, anything else (NUL bytes, binary)
+    as base64 with a prefix, so the exact bytes can still be inspected."""
+    try:
+        text = payload.decode("utf-8")
+    except UnicodeDecodeError:
+        text = None
+    if text is None or "\x00" in text:
+        return "base64:" + base64.b64encode(payload).decode()
+    return text
 
 
 # --- inside a batch transaction --------------------------------------------------------
@@ -203,16 +215,17 @@ def _sort_repeats(
 ) -> None:
     """A repeat with the same body is a harmless duplicate; a different body is quarantined."""
     existing: dict[int, str] = {}
-    for chunk in itertools.batched((r["seq"] for r in repeats), 500):
-        existing.update(
-            conn.execute(
-                sa.select(ledger.c.seq, ledger.c.body_hash).where(
-                    ledger.c.device_id == device.id,
-                    ledger.c.epoch == epoch,
-                    ledger.c.seq.in_(chunk),
-                )
-            ).tuples()
+    seqs = [r["seq"] for r in repeats]
+    for start in range(0, len(seqs), 500):
+        chunk = seqs[start : start + 500]
+        rows = conn.execute(
+            sa.select(ledger.c.seq, ledger.c.body_hash).where(
+                ledger.c.device_id == device.id,
+                ledger.c.epoch == epoch,
+                ledger.c.seq.in_(chunk),
+            )
         )
+        existing.update((seq, body_hash) for seq, body_hash in rows)
     insert = insert_for(conn)
     for row in repeats:
         stored = existing.get(row["seq"])
@@ -233,8 +246,9 @@ def _sort_repeats(
                 received_at=received_at,
             )
             .on_conflict_do_nothing(index_elements=["device_id", "epoch", "seq", "body_hash"])
+            .returning(quarantine.c.id)
         )
-        if result.rowcount:
+        if result.first() is not None:  # first time this conflicting version arrived
             conn.execute(
                 alerts.insert().values(
                     tenant_id=device.tenant_id,

@@ -1,0 +1,178 @@
+"""`cangyun demo` as a new user meets it: READY line, a movement through to the cloud,
+Ctrl-C stops everything, a rerun (after Ctrl-C or a crash) resumes with the same logins
+and drains whatever waited in the outbox."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import requests
+
+from cangyun.movement import parse_movement
+from cangyun.processes import free_port, port_open
+from edge.store import EdgeStore
+
+READY_KEYS = {
+    "edge_url",
+    "cloud_url",
+    "broker_url",
+    "edge_token",
+    "cloud_token",
+    "tenant",
+    "warehouse",
+    "device",
+    "operator_user",
+    "operator_password",
+    "admin_user",
+    "admin_password",
+}
+
+
+class DemoRun:
+    def __init__(self, data_dir: Path, ports: dict[str, int], *extra: str) -> None:
+        self.ports = ports
+        self.log = open(data_dir.parent / f"demo-{time.time()}.log", "w+")  # noqa: SIM115
+        self.proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "cangyun",
+                "demo",
+                "--data-dir",
+                str(data_dir),
+                "--no-browser",
+                "--edge-port",
+                str(ports["edge"]),
+                "--cloud-port",
+                str(ports["cloud"]),
+                "--broker-port",
+                str(ports["broker"]),
+                *extra,
+            ],
+            stdout=subprocess.PIPE,
+            stderr=self.log,
+            text=True,
+        )
+        self.ready = self._wait_ready()
+
+    def _wait_ready(self, timeout: float = 120) -> dict:
+        deadline = time.monotonic() + timeout
+        assert self.proc.stdout is not None
+        while time.monotonic() < deadline:
+            line = self.proc.stdout.readline()
+            if line.startswith("READY "):
+                return json.loads(line[len("READY ") :])
+            if not line and self.proc.poll() is not None:
+                break
+        self.log.seek(0)
+        raise AssertionError(f"no READY line; demo said:\n{self.log.read()[-3000:]}")
+
+    def stop(self, sig: int = signal.SIGINT) -> None:
+        self.proc.send_signal(sig)
+        self.proc.wait(timeout=60)
+
+    def ports_closed(self) -> bool:
+        return not any(port_open("127.0.0.1", p) for p in self.ports.values())
+
+
+def wait_for(predicate, timeout=30.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.2)
+    return False
+
+
+def cloud_total(ready) -> int:
+    response = requests.get(
+        ready["cloud_url"] + "/api/v1/movements",
+        headers={"Authorization": f"Bearer {ready['cloud_token']}"},
+        timeout=10,
+    )
+    return response.json()["total"]
+
+
+@pytest.fixture
+def ports():
+    return {"edge": free_port(), "cloud": free_port(), "broker": free_port()}
+
+
+def test_demo_runs_stops_and_resumes(tmp_path, ports):
+    data_dir = tmp_path / "demo"
+    run = DemoRun(data_dir, ports)
+    ready = run.ready
+    assert set(ready) == READY_KEYS
+    response = requests.post(
+        ready["edge_url"] + "/api/v1/movements",
+        headers={"Authorization": f"Bearer {ready['edge_token']}"},
+        json={"type": "receive", "sku": "DEMO-1", "qty": 12, "weight_kg": 3.5},
+        timeout=10,
+    )
+    assert response.status_code == 201
+    assert wait_for(lambda: cloud_total(ready) == 1)
+    login = requests.post(
+        ready["cloud_url"] + "/api/v1/auth/login",
+        timeout=10,
+        json={"email": ready["admin_user"], "password": ready["admin_password"]},
+    )
+    assert login.status_code == 200
+
+    run.stop(signal.SIGINT)
+    assert run.proc.returncode == 0
+    assert wait_for(run.ports_closed, 15), "Ctrl-C left a child process listening"
+
+    # While the box is down, movements waiting in its outbox (recorded before the stop).
+    edge_db = data_dir / "edge" / "edge.sqlite"
+    store = EdgeStore(edge_db, device=ready["device"])
+    for i in range(3):
+        store.record_movement(
+            parse_movement(
+                {
+                    "type": "receive",
+                    "sku": f"LATE-{i}",
+                    "qty": 1,
+                    "occurred_at": "2026-11-26T08:00:00+08:00",
+                },
+                source="api",
+            )
+        )
+    store.close()
+
+    again = DemoRun(data_dir, ports)
+    assert again.ready == ready  # same tenant, device, tokens and logins
+    assert wait_for(lambda: cloud_total(ready) == 4), "the outbox did not drain"
+    again.stop(signal.SIGTERM)
+
+
+def test_demo_after_a_crash_of_the_supervisor(tmp_path, ports):
+    data_dir = tmp_path / "demo"
+    run = DemoRun(data_dir, ports)
+    os.kill(run.proc.pid, signal.SIGKILL)
+    run.proc.wait(10)
+    # Children die with their supervisor (kernel parent-death signal): no port stays taken.
+    assert wait_for(run.ports_closed, 20)
+    again = DemoRun(data_dir, ports)
+    assert again.ready["cloud_token"] == run.ready["cloud_token"]
+    again.stop()
+
+
+def test_demo_with_the_embedded_broker(tmp_path, ports):
+    run = DemoRun(tmp_path / "demo", ports, "--broker", "embedded")
+    ready = run.ready
+    response = requests.post(
+        ready["edge_url"] + "/api/v1/movements",
+        headers={"Authorization": f"Bearer {ready['edge_token']}"},
+        json={"type": "receive", "sku": "EMB-1", "qty": 1},
+        timeout=10,
+    )
+    assert response.status_code == 201
+    assert wait_for(lambda: cloud_total(ready) == 1)
+    run.stop()
