@@ -229,8 +229,10 @@ def grams_to_kg(grams: int) -> float:
 
 def _optional_text(data: Mapping[str, Any], name: str, limit: int) -> str | None:
     value = data.get(name)
-    if value is None:
-        return None
+    return None if value is None else _text(value, name, limit)
+
+
+def _text(value: Any, name: str, limit: int) -> str | None:
     if not isinstance(value, str):
         raise MovementError("invalid_field", f"{name} must be a string", name)
     value = value.strip()

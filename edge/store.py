@@ -306,8 +306,13 @@ class EdgeStore:
                     now,
                 ),
             )
-        # An emptied bin disappears from the stock list (residual weight keeps it visible).
-        conn.execute("DELETE FROM stock WHERE qty = 0 AND weight_g = 0")
+            if change.qty < 0 or change.weight_g < 0:
+                # An emptied bin leaves the stock list (a residual weight keeps it visible).
+                conn.execute(
+                    """DELETE FROM stock WHERE gtin = ? AND sku = ? AND lot = ? AND customer = ?
+                         AND location = ? AND qty = 0 AND weight_g = 0""",
+                    (gtin, sku, lot, customer, change.location),
+                )
 
     def _check_budget(self, incoming: int) -> None:
         conn = self._reader()

@@ -190,3 +190,26 @@ def test_two_minute_broker_outage_edge_keeps_accepting_then_drains(make_stack):
     stack.start("broker")
     assert_converged(stack, waves[0] + waves[1], 4000)
     assert stack.sync_status()["online"] is True
+
+
+def test_sigterm_stops_the_sync_agent_cleanly_and_the_cloud_sees_it_offline(make_stack):
+    stack = make_stack()
+    response = stack.edge(
+        "POST", "/api/v1/movements", json={"type": "receive", "sku": "A", "qty": 1}
+    )
+    stack.wait_synced(response.json()["seq"])
+
+    def online() -> bool:
+        return stack.cloud("GET", "/api/v1/devices/sh-01-edge1/sync").json()["online"]
+
+    deadline = time.monotonic() + 10
+    while not online() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert online()
+    assert stack.processes["sync"].stop() == 0
+    deadline = time.monotonic() + 10
+    while online() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not online()
+    assert "sync agent stopped" in stack.processes["sync"].tail()
+    assert stack.sync_status()["online"] is False

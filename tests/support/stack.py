@@ -30,6 +30,14 @@ FAST_SYNC_ENV = {
     "CANGYUN_SYNC_HEARTBEAT_S": "0.5",
 }
 TENANT, WAREHOUSE, DEVICE = "acme", "sh-01", "sh-01-edge1"
+SUBSCRIBED = "subscribed to"
+
+
+def _count(path: Path, marker: str) -> int:
+    try:
+        return path.read_text(errors="replace").count(marker)
+    except FileNotFoundError:
+        return 0
 
 
 class Stack:
@@ -110,13 +118,16 @@ class Stack:
             args = cangyun_command("cloud", "ingest", "--config", cloud, "--client-id", name)
         else:
             args = argv[name]
-        process = ManagedProcess(
-            name, args, log_path=self.logs / f"{name}.log", env=FAST_SYNC_ENV
-        ).start()
+        log_path = self.logs / f"{name}.log"
+        subscribed = _count(log_path, SUBSCRIBED)
+        process = ManagedProcess(name, args, log_path=log_path, env=FAST_SYNC_ENV).start()
         self.processes[name] = process
         health = {"cloud": f"{self.cloud_url}/healthz", "edge": f"{self.edge_url}/healthz"}
         if name in health:
             process.wait_until(lambda: http_ok(health[name]), timeout=60)
+        elif name.startswith("ingest"):
+            # Messages published before the worker subscribes would only be resent later.
+            process.wait_until(lambda: _count(log_path, SUBSCRIBED) > subscribed, timeout=60)
         return process
 
     @property
