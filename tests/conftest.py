@@ -8,6 +8,14 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, settings
+
+# Tests never assert on wall-clock time: Hypothesis' per-example deadline and its "input
+# generation is slow" check both would, and both flake on a busy 2-core CI machine.
+settings.register_profile(
+    "cangyun", deadline=None, suppress_health_check=[HealthCheck.too_slow], max_examples=100
+)
+settings.load_profile("cangyun")
 
 PG_ADMIN_URL = os.environ.get("CANGYUN_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
 
