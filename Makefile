@@ -22,6 +22,7 @@ test: install
 
 bench: install
 	$(BIN)/python bench/sync_throughput.py
+	$(BIN)/python bench/scan.py
 
 lint: install
 	$(BIN)/ruff check .

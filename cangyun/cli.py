@@ -15,6 +15,8 @@ SUBCOMMANDS = {
     "edge": ("edge.cli", "edge", "The edge box: PDA web app and local API."),
     "sync": ("sync_agent.cli", "sync", "The sync agent: edge outbox to the cloud over MQTT."),
     "cloud": ("cloud_api.cli", "cloud", "The cloud: API, ingest, provisioning."),
+    "scan": ("ocr_service.cli", "scan", "Read barcodes and label fields from image files."),
+    "ocr": ("ocr_service.cli", "ocr", "The scanning engine as an HTTP service."),
 }
 
 
@@ -45,4 +47,5 @@ def main() -> None:
       cangyun edge serve --config edge.toml
       cangyun sync --config edge.toml
       cangyun cloud serve --config cloud.toml
+      cangyun scan --json label.jpg
     """

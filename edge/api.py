@@ -16,10 +16,13 @@ from cangyun.httpapi import (
 )
 from cangyun.movement import MovementError, parse_movement
 from cangyun.timeutil import format_ts, utcnow
+from edge import scanning
 from edge.openapi import spec
 from edge.settings import EdgeSettings
 from edge.stock import StockError
 from edge.store import EdgeStore, StorageFull
+from ocr_service.app import image_from_request
+from ocr_service.identify import identify
 
 bp = Blueprint("edge_api", __name__, url_prefix="/api/v1")
 
@@ -114,6 +117,27 @@ def get_stock() -> Response:
 def sync_status() -> Response:
     timeout = settings().sync.heartbeat_s * AGENT_TIMEOUT_FACTOR
     return json_response(store().sync_status(agent_timeout_s=timeout))
+
+
+@bp.post("/scans")
+def create_scan() -> Response:
+    """Decode a photo or a typed/wedge-scanned code. Records nothing."""
+    if request.mimetype in ("application/json", "application/x-www-form-urlencoded"):
+        data = json_body(16 * 1024)
+        code = data.get("code") if isinstance(data, dict) else None
+        if not isinstance(code, str) or not code.strip() or len(code) > 4096:
+            raise ApiError(422, "missing_code", 'send {"code": "..."} with the scanned text')
+        identified = identify(code)
+        return json_response(
+            {
+                "code": identified.to_json(),
+                "barcodes": [],
+                "fields": identified.fields,
+                "conflicts": [],
+            }
+        )
+    ocr = request.args.get("ocr", "0") in ("1", "true", "yes")
+    return json_response(scanning.scan(image_from_request(), ocr=ocr))
 
 
 @bp.get("/openapi.json")

@@ -69,6 +69,46 @@ def spec() -> dict[str, Any]:
                 },
             )
         },
+        "/api/v1/scans": {
+            "post": {
+                **operation(
+                    "Decode a photo (barcodes, GS1 data, label fields) or a scanned code string;"
+                    " records nothing. Photos: raw body image/jpeg|png|webp or multipart field"
+                    ' `image`, `?ocr=1` to read label text too. Codes: JSON {"code": "..."}.',
+                    params=[query("ocr", "1 to read label text (slower); default 0")],
+                    responses={
+                        200: "barcodes, fields, conflicts, timings_ms (or code for a code string)",
+                        400: "empty upload",
+                        401: "no or bad token",
+                        413: "image too large or too many pixels",
+                        415: "not a JPEG, PNG or WebP image",
+                        422: "corrupt image or missing code",
+                        503: "OCR engine unavailable",
+                    },
+                ),
+                "requestBody": {
+                    "required": True,
+                    "content": {
+                        "image/jpeg": {"schema": {"type": "string", "format": "binary"}},
+                        "image/png": {"schema": {"type": "string", "format": "binary"}},
+                        "image/webp": {"schema": {"type": "string", "format": "binary"}},
+                        "multipart/form-data": {
+                            "schema": {
+                                "type": "object",
+                                "properties": {"image": {"type": "string", "format": "binary"}},
+                            }
+                        },
+                        "application/json": {
+                            "schema": {
+                                "type": "object",
+                                "required": ["code"],
+                                "properties": {"code": {"type": "string", "maxLength": 4096}},
+                            }
+                        },
+                    },
+                },
+            }
+        },
         "/api/v1/openapi.json": {
             "get": operation("This document", responses={200: "OpenAPI 3"}, public=True)
         },

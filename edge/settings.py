@@ -57,6 +57,18 @@ class SyncSection:
 
 
 @dataclass(frozen=True)
+class ScanSection:
+    ocr_engine: str = setting(
+        "rapidocr", "OCR engine: rapidocr (built in) or paddleocr (if installed)"
+    )
+    ocr_threads: int = setting(2, "threads the OCR engine may use")
+    ocr_url: str = setting("", "a shared `cangyun ocr serve` URL; empty: scan in this process")
+    budget_ms: float = setting(
+        30.0, "time budget for barcode retries on a camera frame (photos with OCR get 250)"
+    )
+
+
+@dataclass(frozen=True)
 class CloudSection:
     url: str = setting("", "cloud API base URL")
     public_key: str = setting("", "cloud's Ed25519 public key (base64) for licence checks")
@@ -68,6 +80,7 @@ class EdgeSettings:
     edge: EdgeSection = field(default_factory=EdgeSection)
     mqtt: MqttSection = field(default_factory=MqttSection)
     sync: SyncSection = field(default_factory=SyncSection)
+    scan: ScanSection = field(default_factory=ScanSection)
     cloud: CloudSection = field(default_factory=CloudSection)
 
     @property

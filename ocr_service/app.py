@@ -1,0 +1,66 @@
+"""The scanning engine as its own HTTP service, for several edge boxes to share.
+
+``POST /v1/scan`` takes the image as the raw body (``Content-Type: image/jpeg`` etc.) or as
+a multipart field ``image``; ``?ocr=0`` skips OCR. It answers the engine's JSON, or the
+common error body with a 4xx for an unusable image.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, Flask, Response, current_app, request
+
+from cangyun.httpapi import ApiError, json_response, register_error_handlers
+from ocr_service.engine import ScanEngine
+from ocr_service.images import MAX_IMAGE_BYTES, ImageError
+from ocr_service.ocr import OcrUnavailable
+
+bp = Blueprint("ocr", __name__)
+
+
+def engine() -> ScanEngine:
+    return current_app.extensions["cangyun.scan_engine"]
+
+
+def image_from_request() -> bytes:
+    """The uploaded image: multipart field ``image`` or the raw body."""
+    if request.content_length is not None and request.content_length > MAX_IMAGE_BYTES + 65536:
+        raise ApiError(
+            413, "image_too_large", f"uploads are limited to {MAX_IMAGE_BYTES // 2**20} MB"
+        )
+    if request.mimetype == "multipart/form-data":
+        upload = request.files.get("image")
+        if upload is None:
+            raise ApiError(400, "missing_image", "send the photo in the multipart field 'image'")
+        return upload.read(MAX_IMAGE_BYTES + 1)
+    return request.get_data(cache=False)
+
+
+def scan_response(data: bytes, *, ocr: bool) -> dict[str, Any]:
+    try:
+        return engine().scan(data, ocr=ocr).to_json()
+    except ImageError as exc:
+        raise ApiError(exc.status, exc.code, exc.message) from exc
+    except OcrUnavailable as exc:
+        raise ApiError(503, "ocr_unavailable", str(exc)) from exc
+
+
+@bp.post("/v1/scan")
+def scan() -> Response:
+    ocr = request.args.get("ocr", "1") not in ("0", "false", "no")
+    return json_response(scan_response(image_from_request(), ocr=ocr))
+
+
+@bp.get("/healthz")
+def healthz() -> Response:
+    return json_response({"ok": True})
+
+
+def create_app(scan_engine: ScanEngine | None = None) -> Flask:
+    app = Flask(__name__)
+    app.config["MAX_CONTENT_LENGTH"] = MAX_IMAGE_BYTES + 65536
+    app.extensions["cangyun.scan_engine"] = scan_engine or ScanEngine()
+    register_error_handlers(app)
+    app.register_blueprint(bp)
+    return app
