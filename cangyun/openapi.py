@@ -74,13 +74,13 @@ def query(name: str, description: str, schema: dict[str, Any] | None = None) -> 
     }
 
 
-def path_param(name: str, description: str) -> dict[str, Any]:
+def path_param(name: str, description: str, *, integer: bool = False) -> dict[str, Any]:
     return {
         "name": name,
         "in": "path",
         "required": True,
         "description": description,
-        "schema": {"type": "string"},
+        "schema": {"type": "integer", "minimum": 1} if integer else {"type": "string"},
     }
 
 

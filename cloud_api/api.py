@@ -5,18 +5,14 @@ Every store call takes the caller's tenant id, so no query can cross tenants.
 
 from __future__ import annotations
 
-from datetime import timedelta
 from typing import Any
 
-from flask import Blueprint, Response, current_app, g, request
-from sqlalchemy.engine import Engine
+from flask import Blueprint, Response, request
 
 from cangyun.httpapi import (
     ApiError,
-    bearer_token,
     decode_cursor,
     encode_cursor,
-    json_body,
     json_response,
     page,
     query_int,
@@ -24,61 +20,19 @@ from cangyun.httpapi import (
 from cangyun.identifiers import IdentifierError, normalize_gtin
 from cangyun.movement import MOVEMENT_TYPES
 from cangyun.timeutil import TimestampError, parse_ts, utcnow
+from cloud_api import api_accounts, api_crm, api_integrations, api_sites
+from cloud_api.auth import authenticate, caller, engine, requires
 from cloud_api.openapi import spec
 from cloud_api.store import ledger, registry
-from cloud_api.store.registry import Principal
+from cloud_api.store.accounts import Caller
 
-bp = Blueprint("cloud_api", __name__, url_prefix="/api/v1")
-
-PUBLIC_ENDPOINTS = {"cloud_api.login", "cloud_api.openapi"}
-SESSION_LIFETIME = timedelta(hours=12)
-
-
-def engine() -> Engine:
-    return current_app.extensions["cangyun.engine"]
+bp = Blueprint("api", __name__, url_prefix="/api/v1")
+bp.before_request(authenticate)
+ledger_bp = Blueprint("ledger", __name__)
 
 
-def principal() -> Principal:
-    return g.principal
-
-
-@bp.before_request
-def authenticate() -> None:
-    if request.endpoint in PUBLIC_ENDPOINTS:
-        return
-    token = bearer_token()
-    found = registry.principal_for_token(engine(), token) if token else None
-    if found is None:
-        raise ApiError(
-            401,
-            "unauthorized",
-            "missing, expired or invalid bearer token",
-            headers={"WWW-Authenticate": "Bearer"},
-        )
-    g.principal = found
-
-
-@bp.post("/auth/login")
-def login() -> Response:
-    data = json_body(16 * 1024)
-    if not isinstance(data, dict):
-        raise ApiError(400, "invalid_body", "send {email, password}")
-    email, password = data.get("email"), data.get("password")
-    if not isinstance(email, str) or not isinstance(password, str) or not email or not password:
-        raise ApiError(422, "missing_field", "email and password are required")
-    user = registry.authenticate_user(engine(), email, password)
-    if user is None:
-        raise ApiError(401, "invalid_credentials", "wrong email or password")
-    expires = utcnow() + SESSION_LIFETIME
-    token = registry.create_token(
-        engine(),
-        user["tenant_id"],
-        user["role"],
-        name="login",
-        user_id=user["id"],
-        expires_at=expires,
-    )
-    return json_response({"token": token, "role": user["role"], "expires_at": expires.isoformat()})
+def principal() -> Caller:
+    return caller()
 
 
 def _filters(names: tuple[str, ...]) -> dict[str, Any]:
@@ -99,7 +53,8 @@ def _filters(names: tuple[str, ...]) -> dict[str, Any]:
     return filters
 
 
-@bp.get("/movements")
+@ledger_bp.get("/movements")
+@requires("movements:read")
 def list_movements() -> Response:
     filters = _filters(
         ("warehouse", "device", "type", "gtin", "sku", "lot", "customer", "from", "to")
@@ -123,7 +78,8 @@ def list_movements() -> Response:
     return json_response(page(total, items, encode_cursor(last_id) if last_id else None))
 
 
-@bp.get("/stock")
+@ledger_bp.get("/stock")
+@requires("stock:read")
 def get_stock() -> Response:
     filters = _filters(("warehouse", "customer", "gtin", "sku", "lot"))
     limit = query_int("limit", 1000, 1, 5000)
@@ -137,7 +93,8 @@ def get_stock() -> Response:
     return json_response(page(total, items, encode_cursor(last) if last else None))
 
 
-@bp.get("/devices")
+@ledger_bp.get("/devices")
+@requires("devices:read")
 def list_devices() -> Response:
     items = registry.list_devices(engine(), principal().tenant_id)
     for item in items:
@@ -147,7 +104,8 @@ def list_devices() -> Response:
     return json_response(page(len(items), items, None))
 
 
-@bp.get("/devices/<code>/sync")
+@ledger_bp.get("/devices/<code>/sync")
+@requires("devices:read")
 def device_sync(code: str) -> Response:
     view = ledger.device_sync_view(engine(), principal().tenant_id, code, utcnow())
     if view is None:
@@ -158,3 +116,8 @@ def device_sync(code: str) -> Response:
 @bp.get("/openapi.json")
 def openapi() -> Response:
     return json_response(spec())
+
+
+bp.register_blueprint(ledger_bp)
+for module in (api_accounts, api_crm, api_sites, api_integrations):
+    bp.register_blueprint(module.bp)

@@ -124,6 +124,7 @@ def serve(config_path: str | None, port: int | None) -> None:
     """
     from cangyun.serve import make_server, serve_forever
     from cloud_api.app import create_app
+    from cloud_api.webhooks import DeliveryWorker
 
     logs.configure(name="cloud")
     settings = _settings(config_path)
@@ -135,7 +136,12 @@ def serve(config_path: str | None, port: int | None) -> None:
         threads=settings.cloud.threads,
         name="cangyun-cloud",
     )
-    serve_forever([server])
+    worker = DeliveryWorker(app.extensions["cangyun.engine"])
+    worker.start()
+    try:
+        serve_forever([server])
+    finally:
+        worker.stop()
 
 
 @cloud.command()

@@ -27,25 +27,11 @@ def spec() -> dict[str, Any]:
             {"type": "string", "enum": ["asc", "desc"]},
         ),
     ]
-    paths = {
-        "/api/v1/auth/login": {
-            "post": operation(
-                "Log in with email and password; returns a bearer token",
-                body={
-                    "type": "object",
-                    "required": ["email", "password"],
-                    "properties": {"email": {"type": "string"}, "password": {"type": "string"}},
-                },
-                responses={
-                    200: "token",
-                    400: "malformed body",
-                    401: "wrong credentials",
-                    422: "missing field",
-                },
-                public=True,
-                tags=["auth"],
-            )
-        },
+    from cloud_api import api_accounts, api_crm, api_integrations, api_sites
+
+    paths = (
+        api_accounts.paths() | api_crm.paths() | api_sites.paths() | api_integrations.paths()
+    ) | {
         "/api/v1/movements": {
             "get": operation(
                 "The stock ledger: movements filed from every edge of the tenant",

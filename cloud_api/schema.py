@@ -41,7 +41,97 @@ warehouses = sa.Table(
     sa.Column("code", sa.String(63), nullable=False),
     sa.Column("name", sa.String(200), nullable=False),
     sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("address", sa.String(300), nullable=False, server_default=""),
+    sa.Column("area_m2", sa.Numeric(12, 2), nullable=True),  # business area: period pricing
     sa.UniqueConstraint("tenant_id", "code"),
+)
+
+zones = sa.Table(
+    "zones",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("tenant_id", sa.Integer, sa.ForeignKey("tenants.id"), nullable=False),
+    sa.Column("warehouse_id", sa.Integer, sa.ForeignKey("warehouses.id"), nullable=False),
+    sa.Column("code", sa.String(63), nullable=False),
+    sa.Column("name", sa.String(200), nullable=False, server_default=""),
+    sa.Column("kind", sa.String(32), nullable=False, server_default="storage"),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.UniqueConstraint("warehouse_id", "code"),
+)
+
+locations = sa.Table(
+    "locations",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("tenant_id", sa.Integer, sa.ForeignKey("tenants.id"), nullable=False),
+    sa.Column("warehouse_id", sa.Integer, sa.ForeignKey("warehouses.id"), nullable=False),
+    sa.Column("zone_id", sa.Integer, sa.ForeignKey("zones.id"), nullable=True),
+    sa.Column("code", sa.String(64), nullable=False),
+    sa.Column("name", sa.String(200), nullable=False, server_default=""),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.UniqueConstraint("warehouse_id", "code"),
+)
+
+# 货主: the cargo owners whose goods a tenant stores.
+customers = sa.Table(
+    "customers",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("tenant_id", sa.Integer, sa.ForeignKey("tenants.id"), nullable=False),
+    sa.Column("code", sa.String(64), nullable=False),  # what movements carry as `customer`
+    sa.Column("name", sa.String(200), nullable=False),
+    sa.Column("contacts", sa.JSON, nullable=False),  # [{name, phone, email, role}]
+    sa.Column("contracts", sa.JSON, nullable=False),  # [{number, starts, ends, terms}]
+    # Rate card in yuan: storage per tonne-day, handling per piece in and out, monthly minimum.
+    sa.Column("storage_per_tonne_day", sa.Numeric(12, 4), nullable=False, server_default="0"),
+    sa.Column("handling_in_per_piece", sa.Numeric(12, 4), nullable=False, server_default="0"),
+    sa.Column("handling_out_per_piece", sa.Numeric(12, 4), nullable=False, server_default="0"),
+    sa.Column("minimum_monthly_charge", sa.Numeric(12, 2), nullable=False, server_default="0"),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("updated_at", UTCDateTime, nullable=False),
+    sa.Column("deleted_at", UTCDateTime, nullable=True),
+    sa.UniqueConstraint("tenant_id", "code"),
+)
+
+customer_notes = sa.Table(
+    "customer_notes",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("tenant_id", sa.Integer, sa.ForeignKey("tenants.id"), nullable=False),
+    sa.Column("customer_id", sa.Integer, sa.ForeignKey("customers.id"), nullable=False),
+    sa.Column("author", sa.String(254), nullable=False),
+    sa.Column("text", sa.Text, nullable=False),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+)
+
+webhooks = sa.Table(
+    "webhooks",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("tenant_id", sa.Integer, sa.ForeignKey("tenants.id"), nullable=False),
+    sa.Column("url", sa.String(500), nullable=False),
+    sa.Column("events", sa.JSON, nullable=False),
+    # Kept to sign deliveries (HMAC-SHA256); shown once, like API keys.
+    sa.Column("secret", sa.String(100), nullable=False),
+    sa.Column("active", sa.Boolean, nullable=False, server_default=sa.true()),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+)
+
+webhook_deliveries = sa.Table(
+    "webhook_deliveries",
+    metadata,
+    sa.Column("id", BigId, primary_key=True),
+    sa.Column("tenant_id", sa.Integer, sa.ForeignKey("tenants.id"), nullable=False),
+    sa.Column("webhook_id", sa.Integer, sa.ForeignKey("webhooks.id"), nullable=False),
+    sa.Column("event", sa.String(64), nullable=False),
+    sa.Column("payload", sa.Text, nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),  # pending | delivered | failed
+    sa.Column("attempts", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("next_attempt_at", UTCDateTime, nullable=False),
+    sa.Column("last_error", sa.Text, nullable=False, server_default=""),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("delivered_at", UTCDateTime, nullable=True),
+    sa.Index("ix_webhook_deliveries_status_next_attempt_at", "status", "next_attempt_at"),
 )
 
 devices = sa.Table(
@@ -83,6 +173,65 @@ users = sa.Table(
     sa.Column("password_hash", sa.String(255), nullable=False),
     sa.Column("role", sa.String(32), nullable=False),
     sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("name", sa.String(100), nullable=False, server_default=""),
+    sa.Column("phone", sa.String(32), nullable=False, server_default=""),
+    sa.Column("active", sa.Boolean, nullable=False, server_default=sa.true()),
+    sa.Column("password_changed_at", UTCDateTime, nullable=True),
+    sa.Column("failed_logins", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("locked_until", UTCDateTime, nullable=True),
+    sa.Column("last_login_at", UTCDateTime, nullable=True),
+)
+
+# 安全策略: one row per tenant; absent means the defaults in cloud_api.security.
+security_policies = sa.Table(
+    "security_policies",
+    metadata,
+    sa.Column("tenant_id", sa.Integer, sa.ForeignKey("tenants.id"), primary_key=True),
+    sa.Column("policy", sa.JSON, nullable=False),
+    sa.Column("updated_at", UTCDateTime, nullable=False),
+)
+
+audit_log = sa.Table(
+    "audit_log",
+    metadata,
+    sa.Column("id", BigId, primary_key=True),
+    sa.Column("tenant_id", sa.Integer, sa.ForeignKey("tenants.id"), nullable=True),
+    sa.Column("actor_user_id", sa.Integer, sa.ForeignKey("users.id"), nullable=True),
+    sa.Column("actor", sa.String(254), nullable=False),  # email, key name, "system"
+    sa.Column("via_grant_id", sa.Integer, nullable=True),  # platform staff acting in a tenant
+    sa.Column("action", sa.String(64), nullable=False),
+    sa.Column("target", sa.String(200), nullable=False, server_default=""),
+    sa.Column("details", sa.JSON, nullable=False),
+    sa.Column("ip", sa.String(64), nullable=False, server_default=""),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Index("ix_audit_log_tenant_id_id", "tenant_id", "id"),
+)
+
+one_time_codes = sa.Table(
+    "one_time_codes",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("user_id", sa.Integer, sa.ForeignKey("users.id"), nullable=False),
+    sa.Column("purpose", sa.String(32), nullable=False),  # password_reset | login
+    sa.Column("code_hash", sa.String(64), nullable=False, unique=True),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("expires_at", UTCDateTime, nullable=False),
+    sa.Column("used_at", UTCDateTime, nullable=True),
+    sa.Column("attempts", sa.Integer, nullable=False, server_default="0"),
+)
+
+# Platform staff act inside a tenant only through a grant the tenant's owner gave.
+staff_grants = sa.Table(
+    "staff_grants",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("tenant_id", sa.Integer, sa.ForeignKey("tenants.id"), nullable=False),
+    sa.Column("staff_user_id", sa.Integer, sa.ForeignKey("users.id"), nullable=False),
+    sa.Column("granted_by", sa.Integer, sa.ForeignKey("users.id"), nullable=False),
+    sa.Column("reason", sa.String(200), nullable=False, server_default=""),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("expires_at", UTCDateTime, nullable=False),
+    sa.Column("revoked_at", UTCDateTime, nullable=True),
 )
 
 api_tokens = sa.Table(
@@ -98,6 +247,12 @@ api_tokens = sa.Table(
     sa.Column("created_at", UTCDateTime, nullable=False),
     sa.Column("expires_at", UTCDateTime, nullable=True),
     sa.Column("revoked_at", UTCDateTime, nullable=True),
+    sa.Column("kind", sa.String(16), nullable=False, server_default="session"),  # or api_key
+    sa.Column("scopes", sa.JSON, nullable=True),  # API keys: what they may do
+    sa.Column("prefix", sa.String(16), nullable=False, server_default=""),  # shown in lists
+    sa.Column("grant_id", sa.Integer, sa.ForeignKey("staff_grants.id"), nullable=True),
+    sa.Column("password_expired", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column("last_used_at", UTCDateTime, nullable=True),
 )
 
 ledger = sa.Table(

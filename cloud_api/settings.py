@@ -23,6 +23,9 @@ class CloudSection:
     )
     public_url: str = setting("", "URL clients use to reach this API (written into edge configs)")
     threads: int = setting(16, "HTTP worker threads")
+    webhooks_allow_private: bool = setting(
+        False, "let webhooks target private/loopback addresses (LAN integrations, tests)"
+    )
 
 
 @dataclass(frozen=True)
@@ -49,10 +52,21 @@ class BrokerSection:
 
 
 @dataclass(frozen=True)
+class SmtpSection:
+    host: str = setting("", "SMTP server for password resets, login codes and reminders")
+    port: int = setting(587, "SMTP port")
+    security: str = setting("starttls", "starttls, ssl or none")
+    username: str = setting("", "SMTP login, if the server wants one")
+    password: str = setting("", "SMTP password; better CANGYUN_SMTP_PASSWORD")
+    sender: str = setting("仓运通 <noreply@cangyun.local>", "From: address")
+
+
+@dataclass(frozen=True)
 class CloudSettings:
     cloud: CloudSection = field(default_factory=CloudSection)
     mqtt: MqttSection = field(default_factory=MqttSection)
     broker: BrokerSection = field(default_factory=BrokerSection)
+    smtp: SmtpSection = field(default_factory=SmtpSection)
 
     @property
     def database_url(self) -> str:

@@ -28,7 +28,9 @@ from cloud_api.schema import (
     quarantine,
     stock,
     warehouses,
+    webhooks,
 )
+from cloud_api.store import integrations
 from cloud_api.store.registry import DeviceRef
 
 WALK_CHUNK = 5000  # seqs read per query while advancing a watermark across a gap
@@ -90,7 +92,10 @@ def commit_batch(
             _insert_dead(conn, insert, device, epoch, dead, topic, received_at)
             outcome.rejected = [(d.seq, d.reason) for d in keyed_dead]  # type: ignore[misc]
 
-        _apply_stock(conn, insert, device, [r for r in rows if r["seq"] in inserted], received_at)
+        new_rows = [r for r in rows if r["seq"] in inserted]
+        _apply_stock(conn, insert, device, new_rows, received_at)
+        if new_rows:
+            _announce(conn, device, new_rows)
 
         new_acked = _advance(conn, device.id, epoch, acked, max_seen, batch_seqs)
         outcome.acked_through = new_acked
@@ -178,6 +183,35 @@ def _storable(payload: bytes) -> str:
 
 
 # --- inside a batch transaction --------------------------------------------------------
+
+
+def _announce(conn: sa.Connection, device: DeviceRef, rows: list[dict[str, Any]]) -> None:
+    """Queue a ``movements.created`` webhook delivery in the same transaction as the rows."""
+    has_hooks = conn.execute(
+        sa.select(webhooks.c.id)
+        .where(webhooks.c.tenant_id == device.tenant_id, webhooks.c.active.is_(True))
+        .limit(1)
+    ).first()
+    if has_hooks is None:
+        return
+    items = [
+        {
+            "device": device.code,
+            "warehouse": device.warehouse,
+            "seq": r["seq"],
+            "movement_id": r["movement_id"],
+            "type": r["type"],
+            "gtin": r["gtin"] or None,
+            "sku": r["sku"] or None,
+            "lot": r["lot"] or None,
+            "qty": r["qty"],
+            "weight_kg": grams_to_kg(r["weight_g"]) if r["weight_g"] is not None else None,
+            "customer": r["customer"] or None,
+            "occurred_at": r["occurred_at"].isoformat(),
+        }
+        for r in rows
+    ]
+    integrations.enqueue(conn, device.tenant_id, "movements.created", {"items": items})
 
 
 def _greatest(conn: sa.Connection) -> Any:
@@ -322,19 +356,32 @@ def _sort_repeats(
             .returning(quarantine.c.id)
         )
         if result.first() is not None:  # first time this conflicting version arrived
+            message = (
+                f"device {device.code} sent seq {row['seq']} of epoch {epoch} again with"
+                " a different content; the first version stays in the ledger, the new"
+                " one is quarantined"
+            )
+            details = {"device": device.code, "epoch": epoch, "seq": row["seq"]}
             conn.execute(
                 alerts.insert().values(
                     tenant_id=device.tenant_id,
                     kind="sync_conflict",
                     severity="critical",
-                    message=(
-                        f"device {device.code} sent seq {row['seq']} of epoch {epoch} again with"
-                        " a different content; the first version stays in the ledger, the new"
-                        " one is quarantined"
-                    ),
-                    details={"device": device.code, "epoch": epoch, "seq": row["seq"]},
+                    message=message,
+                    details=details,
                     created_at=received_at,
                 )
+            )
+            integrations.enqueue(
+                conn,
+                device.tenant_id,
+                "alerts.created",
+                {
+                    "kind": "sync_conflict",
+                    "severity": "critical",
+                    "message": message,
+                    "details": details,
+                },
             )
 
 

@@ -24,7 +24,7 @@ TOKEN = "cy_edge-test"
 
 @pytest.fixture(scope="module")
 def shared_engine() -> ScanEngine:
-    return ScanEngine()
+    return ScanEngine(budget_ms=60_000.0)  # no time budget: tests must not depend on load
 
 
 @pytest.fixture(scope="module")

@@ -1,0 +1,102 @@
+"""Who is calling, and may they: one place for every /api/v1 route.
+
+``authenticate`` runs before every API request: bearer token → ``Caller`` (tenant, role,
+API-key scopes), then the tenant's IP allow-list, then "password expired: change it first".
+A route then states what it needs in one line: ``@requires("customers:write")``; the
+licensing work adds ``@feature("secondary_development")`` the same way.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from flask import current_app, g, request
+from sqlalchemy.engine import Engine
+
+from cangyun.httpapi import ApiError, bearer_token
+from cloud_api import security
+from cloud_api.store import accounts
+from cloud_api.store.accounts import Caller
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+# Endpoints anyone may call (they authenticate by other means or not at all).
+PUBLIC = {
+    "api.accounts.register",
+    "api.accounts.login",
+    "api.accounts.login_verify",
+    "api.accounts.password_reset",
+    "api.accounts.password_reset_confirm",
+    "api.openapi",
+}
+# What a caller whose password has expired may still do.
+PASSWORD_EXPIRED_ALLOWED = {"api.accounts.change_password", "api.accounts.logout",
+                            "api.accounts.me"}  # fmt: skip
+
+
+def engine() -> Engine:
+    return current_app.extensions["cangyun.engine"]
+
+
+def client_ip() -> str:
+    # Behind a proxy, ProxyFix (configured in deploy) rewrites remote_addr.
+    return request.remote_addr or ""
+
+
+def caller() -> Caller:
+    return g.caller
+
+
+def authenticate() -> None:
+    if request.endpoint in PUBLIC or request.endpoint is None:
+        return
+    token = bearer_token() or request.cookies.get("cy_session")
+    found = accounts.caller_for_token(engine(), token) if token else None
+    if found is None:
+        raise ApiError(
+            401,
+            "unauthorized",
+            "missing, expired or invalid bearer token",
+            headers={"WWW-Authenticate": "Bearer"},
+        )
+    policy = accounts.policy_for(engine(), found.tenant_id)
+    if not policy.ip_allowed(client_ip()):
+        raise ApiError(
+            403,
+            "ip_not_allowed",
+            f"this tenant's security policy does not allow requests from {client_ip()}",
+        )
+    if found.password_expired and request.endpoint not in PASSWORD_EXPIRED_ALLOWED:
+        raise ApiError(
+            403,
+            "password_expired",
+            "your password has expired; change it with POST /api/v1/auth/password",
+        )
+    g.caller = found
+
+
+def requires(permission: str) -> Callable[[F], F]:
+    """The caller's role (and, for an API key, its scopes) must include ``permission``."""
+    if permission not in security.ALL_PERMISSIONS:
+        raise ValueError(f"unknown permission {permission}")
+
+    def decorate(view: F) -> F:
+        @functools.wraps(view)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            who = caller()
+            if not security.allowed(who.role, permission, who.scopes):
+                raise ApiError(
+                    403,
+                    "forbidden",
+                    f"{who.role} {'key ' if who.kind == 'api_key' else ''}"
+                    f"may not {permission.replace(':', ' ')}",
+                    {"permission": permission},
+                )
+            return view(*args, **kwargs)
+
+        wrapper.permission = permission  # type: ignore[attr-defined]
+        return wrapper  # type: ignore[return-value]
+
+    return decorate
