@@ -8,7 +8,7 @@ from flask import Flask, Response
 from sqlalchemy.engine import Engine
 
 from cangyun.httpapi import json_response, register_error_handlers
-from cloud_api import api
+from cloud_api import api, console
 from cloud_api.db import make_engine
 from cloud_api.settings import CloudSettings
 
@@ -18,7 +18,7 @@ def create_app(
     test_config: dict[str, Any] | None = None,
     engine: Engine | None = None,
 ) -> Flask:
-    app = Flask(__name__)
+    app = Flask(__name__, static_url_path="/static")
     app.config.from_mapping(MAX_CONTENT_LENGTH=8 * 1024 * 1024)
     if test_config:
         app.config.update(test_config)
@@ -26,6 +26,12 @@ def create_app(
     app.extensions["cangyun.engine"] = engine or make_engine(settings.database_url)
     register_error_handlers(app)
     app.register_blueprint(api.bp)
+    console.register(app)
+
+    @app.context_processor
+    def _nav() -> dict[str, Any]:
+        # Console pages other modules add (customers, warehouses) show up in the menu.
+        return {"nav": {rule.endpoint for rule in app.url_map.iter_rules()}}
 
     @app.get("/healthz")
     def healthz() -> Response:

@@ -52,7 +52,9 @@ def caller() -> Caller:
 def authenticate() -> None:
     if request.endpoint in PUBLIC or request.endpoint is None:
         return
-    token = bearer_token() or request.cookies.get("cy_session")
+    # Bearer only: the console's session cookie is not accepted here, so a browser can never
+    # be tricked into calling the JSON API with its cookie (no CSRF surface).
+    token = bearer_token()
     found = accounts.caller_for_token(engine(), token) if token else None
     if found is None:
         raise ApiError(

@@ -11,7 +11,7 @@ import base64
 import operator
 from collections import defaultdict
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
@@ -729,3 +729,28 @@ def device_sync_view(
 
 def _iso(value: datetime | None) -> str | None:
     return value.isoformat(timespec="milliseconds") if value else None
+
+
+def daily_counts(
+    engine: Engine, tenant_id: int, start: datetime, days: int, utc_offset_hours: float
+) -> dict[str, int]:
+    """Movements per local business day from ``start`` (UTC instant of a local midnight)."""
+    shifted = ledger.c.occurred_at
+    if engine.dialect.name == "postgresql":
+        day = sa.func.to_char(
+            shifted + sa.text(f"interval '{utc_offset_hours} hours'"), "YYYY-MM-DD"
+        )
+    else:
+        day = sa.func.date(shifted, f"{utc_offset_hours:+g} hours")
+    end = start + timedelta(days=days)
+    with engine.connect() as conn:
+        rows = conn.execute(
+            sa.select(day.label("day"), sa.func.count())
+            .where(
+                ledger.c.tenant_id == tenant_id,
+                ledger.c.occurred_at >= start,
+                ledger.c.occurred_at < end,
+            )
+            .group_by("day")
+        ).all()
+    return {str(d): n for d, n in rows}
