@@ -366,3 +366,187 @@ alerts = sa.Table(
     sa.Column("resolved_at", UTCDateTime, nullable=True),
     sa.Index("ix_alerts_tenant_id_id", "tenant_id", "id"),
 )
+
+# --- editions, prepaid packages, metering, reminders, licences (issue 6) ------------------
+
+orders = sa.Table(
+    "orders",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("tenant_id", sa.Integer, sa.ForeignKey("tenants.id"), nullable=False),
+    sa.Column("edition", sa.String(16), nullable=True),
+    sa.Column("add_on", sa.String(32), nullable=True),
+    sa.Column("billing_mode", sa.String(8), nullable=False),
+    sa.Column("unit", sa.String(16), nullable=False),
+    sa.Column("area", sa.String(8), nullable=True),
+    sa.Column("business_area_m2", sa.Numeric(12, 2), nullable=True),
+    sa.Column("quantity", sa.Integer, nullable=False),
+    sa.Column("unit_price_yuan", sa.Numeric(14, 2), nullable=False),
+    sa.Column("total_yuan", sa.Numeric(16, 2), nullable=False),
+    sa.Column("units", sa.Numeric(20, 3), nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),  # pending_payment | paid | cancelled
+    sa.Column("payment_reference", sa.String(100), nullable=True, unique=True),
+    sa.Column("created_by", sa.String(254), nullable=False),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("paid_at", UTCDateTime, nullable=True),
+    sa.Column("cancelled_at", UTCDateTime, nullable=True),
+    sa.Index("ix_orders_tenant_id_id", "tenant_id", "id"),
+)
+
+packages = sa.Table(
+    "packages",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("tenant_id", sa.Integer, sa.ForeignKey("tenants.id"), nullable=False),
+    sa.Column("order_id", sa.Integer, sa.ForeignKey("orders.id"), nullable=False, unique=True),
+    sa.Column("edition", sa.String(16), nullable=True),
+    sa.Column("add_on", sa.String(32), nullable=True),
+    sa.Column("billing_mode", sa.String(8), nullable=False),
+    sa.Column("unit", sa.String(16), nullable=False),  # tonne_day | piece | year
+    sa.Column("total", sa.Numeric(20, 3), nullable=False),
+    sa.Column("consumed", sa.Numeric(20, 3), nullable=False, server_default="0"),
+    sa.Column("starts_at", UTCDateTime, nullable=False),
+    sa.Column("expires_at", UTCDateTime, nullable=True),  # period packages and add-ons
+    sa.Column("activated_at", UTCDateTime, nullable=False),
+    sa.Index("ix_packages_tenant_id_activated_at", "tenant_id", "activated_at"),
+)
+
+# One row per tenant and closed business day; the integral is kept exact in gram·ms.
+usage_days = sa.Table(
+    "usage_days",
+    metadata,
+    sa.Column("tenant_id", sa.Integer, sa.ForeignKey("tenants.id"), primary_key=True),
+    sa.Column("day", sa.Date, primary_key=True),
+    sa.Column("gram_ms", sa.Numeric(32, 0), nullable=False),
+    sa.Column("closing_g", sa.BigInteger, nullable=False),
+    sa.Column("pieces_in", sa.BigInteger, nullable=False),
+    sa.Column("pieces_out", sa.BigInteger, nullable=False),
+    sa.Column("closed_at", UTCDateTime, nullable=False),
+    sa.Column("revision", sa.Integer, nullable=False, server_default="1"),
+)
+
+# What was charged against packages: a day's usage once, and adjustments when late
+# movements change a closed day. Never rewritten.
+usage_postings = sa.Table(
+    "usage_postings",
+    metadata,
+    sa.Column("id", BigId, primary_key=True),
+    sa.Column("tenant_id", sa.Integer, sa.ForeignKey("tenants.id"), nullable=False),
+    sa.Column("day", sa.Date, nullable=False),
+    sa.Column("unit", sa.String(16), nullable=False),
+    sa.Column("amount", sa.Numeric(20, 6), nullable=False),
+    sa.Column("kind", sa.String(16), nullable=False),  # usage | adjustment
+    sa.Column("revision", sa.Integer, nullable=False),
+    sa.Column("posted_at", UTCDateTime, nullable=False),
+    sa.UniqueConstraint("tenant_id", "day", "unit", "revision"),
+)
+
+package_allocations = sa.Table(
+    "package_allocations",
+    metadata,
+    sa.Column("posting_id", sa.BigInteger, sa.ForeignKey("usage_postings.id"), primary_key=True),
+    sa.Column("package_id", sa.Integer, sa.ForeignKey("packages.id"), primary_key=True),
+    sa.Column("amount", sa.Numeric(20, 6), nullable=False),
+)
+
+metering_state = sa.Table(
+    "metering_state",
+    metadata,
+    sa.Column("tenant_id", sa.Integer, sa.ForeignKey("tenants.id"), primary_key=True),
+    sa.Column("last_ledger_id", sa.BigInteger, nullable=False, server_default="0"),
+    sa.Column("updated_at", UTCDateTime, nullable=False),
+)
+
+# Edge-triggered reminders: a key fires once, and re-arms when the condition clears.
+reminder_state = sa.Table(
+    "reminder_state",
+    metadata,
+    sa.Column("tenant_id", sa.Integer, sa.ForeignKey("tenants.id"), primary_key=True),
+    sa.Column("key", sa.String(100), primary_key=True),
+    sa.Column("armed", sa.Boolean, nullable=False),
+    sa.Column("fired_at", UTCDateTime, nullable=True),
+)
+
+# 消息订阅: per message type, which channels and which users.
+subscriptions = sa.Table(
+    "subscriptions",
+    metadata,
+    sa.Column("tenant_id", sa.Integer, sa.ForeignKey("tenants.id"), primary_key=True),
+    sa.Column("message_type", sa.String(64), primary_key=True),
+    sa.Column("channels", sa.JSON, nullable=False),
+    sa.Column("recipients", sa.JSON, nullable=False),  # user ids
+    sa.Column("updated_at", UTCDateTime, nullable=False),
+)
+
+messages = sa.Table(
+    "messages",
+    metadata,
+    sa.Column("id", BigId, primary_key=True),
+    sa.Column("tenant_id", sa.Integer, sa.ForeignKey("tenants.id"), nullable=False),
+    sa.Column("user_id", sa.Integer, sa.ForeignKey("users.id"), nullable=False),
+    sa.Column("message_type", sa.String(64), nullable=False),
+    sa.Column("title", sa.String(200), nullable=False),
+    sa.Column("body", sa.Text, nullable=False),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("read_at", UTCDateTime, nullable=True),
+    sa.Index("ix_messages_tenant_id_user_id_id", "tenant_id", "user_id", "id"),
+)
+
+# SMS and email waiting to be sent; a channel that fails is retried without blocking others.
+notifications = sa.Table(
+    "notifications",
+    metadata,
+    sa.Column("id", BigId, primary_key=True),
+    sa.Column("tenant_id", sa.Integer, sa.ForeignKey("tenants.id"), nullable=False),
+    sa.Column("message_type", sa.String(64), nullable=False),
+    sa.Column("channel", sa.String(16), nullable=False),  # sms | email
+    sa.Column("recipient", sa.String(254), nullable=False),
+    sa.Column("subject", sa.String(200), nullable=False),
+    sa.Column("body", sa.Text, nullable=False),
+    sa.Column("params", sa.JSON, nullable=False),  # SMS template parameters
+    sa.Column("status", sa.String(16), nullable=False),  # pending | sent | failed
+    sa.Column("attempts", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("next_attempt_at", UTCDateTime, nullable=False),
+    sa.Column("last_error", sa.Text, nullable=False, server_default=""),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("sent_at", UTCDateTime, nullable=True),
+    sa.Index("ix_notifications_status_next_attempt_at", "status", "next_attempt_at"),
+)
+
+licences = sa.Table(
+    "licences",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("tenant_id", sa.Integer, sa.ForeignKey("tenants.id"), nullable=False),
+    sa.Column("device_id", sa.Integer, sa.ForeignKey("devices.id"), nullable=False),
+    sa.Column("serial", sa.String(40), nullable=False, unique=True),
+    sa.Column("payload", sa.JSON, nullable=False),
+    sa.Column("token", sa.Text, nullable=False),
+    sa.Column("issued_at", UTCDateTime, nullable=False),
+)
+
+# 任务管理 (professional and basic editions).
+tasks = sa.Table(
+    "tasks",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("tenant_id", sa.Integer, sa.ForeignKey("tenants.id"), nullable=False),
+    sa.Column("warehouse_id", sa.Integer, sa.ForeignKey("warehouses.id"), nullable=True),
+    sa.Column("kind", sa.String(16), nullable=False),  # receive | putaway | pick | ship | count
+    sa.Column("title", sa.String(200), nullable=False),
+    sa.Column("assignee", sa.String(254), nullable=True),
+    sa.Column("status", sa.String(16), nullable=False),  # open | in_progress | done | cancelled
+    sa.Column("due_at", UTCDateTime, nullable=True),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("updated_at", UTCDateTime, nullable=False),
+)
+
+# 行业插件 (professional edition).
+tenant_plugins = sa.Table(
+    "tenant_plugins",
+    metadata,
+    sa.Column("tenant_id", sa.Integer, sa.ForeignKey("tenants.id"), primary_key=True),
+    sa.Column("plugin", sa.String(64), primary_key=True),
+    sa.Column("settings", sa.JSON, nullable=False),
+    sa.Column("enabled_at", UTCDateTime, nullable=False),
+)

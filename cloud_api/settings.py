@@ -62,11 +62,37 @@ class SmtpSection:
 
 
 @dataclass(frozen=True)
+class SmsSection:
+    provider: str = setting("", "SMS provider: tencent, or empty for none")
+    secret_id: str = setting("", "Tencent Cloud SecretId; better CANGYUN_SMS_SECRET_ID")
+    secret_key: str = setting("", "Tencent Cloud SecretKey; better CANGYUN_SMS_SECRET_KEY")
+    region: str = setting("ap-guangzhou", "Tencent Cloud region of the SMS service")
+    sdk_app_id: str = setting("", "SMS SdkAppId")
+    sign_name: str = setting("", "approved SMS signature (签名)")
+    template_id: str = setting("", "approved template id for renewal reminders")
+    endpoint: str = setting("", "override the API endpoint (host:port), e.g. a test server")
+    protocol: str = setting("https", "https, or http for a local test endpoint")
+
+
+@dataclass(frozen=True)
+class BillingSection:
+    tonne_days_per_yuan: float = setting(2.0, "tonne-days one yuan of a flow package buys")
+    pieces_per_yuan: float = setting(20.0, "pieces one yuan of an item package buys")
+    quota_thresholds: str = setting("20,10,0", "remaining-quota % at which reminders go out")
+    period_days: str = setting("30,7,1", "days before a period package ends for reminders")
+    licence_days: int = setting(30, "how long an edge licence is valid before it is renewed")
+    licence_grace_days: int = setting(7, "after that, how long an offline edge keeps working")
+    scheduler_interval_s: float = setting(60.0, "how often days are closed and reminders checked")
+
+
+@dataclass(frozen=True)
 class CloudSettings:
     cloud: CloudSection = field(default_factory=CloudSection)
     mqtt: MqttSection = field(default_factory=MqttSection)
     broker: BrokerSection = field(default_factory=BrokerSection)
     smtp: SmtpSection = field(default_factory=SmtpSection)
+    sms: SmsSection = field(default_factory=SmsSection)
+    billing: BillingSection = field(default_factory=BillingSection)
 
     @property
     def database_url(self) -> str:
