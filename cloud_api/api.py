@@ -20,7 +20,14 @@ from cangyun.httpapi import (
 from cangyun.identifiers import IdentifierError, normalize_gtin
 from cangyun.movement import MOVEMENT_TYPES
 from cangyun.timeutil import TimestampError, parse_ts, utcnow
-from cloud_api import api_accounts, api_crm, api_integrations, api_sites
+from cloud_api import (
+    api_accounts,
+    api_billing,
+    api_crm,
+    api_integrations,
+    api_messages,
+    api_sites,
+)
 from cloud_api.auth import authenticate, caller, engine, requires
 from cloud_api.openapi import spec
 from cloud_api.store import ledger, registry
@@ -119,5 +126,5 @@ def openapi() -> Response:
 
 
 bp.register_blueprint(ledger_bp)
-for module in (api_accounts, api_crm, api_sites, api_integrations):
+for module in (api_accounts, api_crm, api_sites, api_integrations, api_billing, api_messages):
     bp.register_blueprint(module.bp)

@@ -11,7 +11,7 @@ from flask import Blueprint, Response, current_app, g
 from cangyun.httpapi import ApiError, json_body, json_response, page, query_int
 from cangyun.timeutil import utcnow
 from cloud_api import security
-from cloud_api.auth import caller, client_ip, engine, requires
+from cloud_api.auth import caller, client_ip, engine, feature, requires
 from cloud_api.mail import Mail, MailError, SmtpMailer
 from cloud_api.security import PolicyError, SecurityPolicy
 from cloud_api.store import accounts
@@ -392,6 +392,7 @@ def update_user(user_id: int) -> Response:
 
 @bp.get("/api-keys")
 @requires("api_keys:manage")
+@feature("secondary_development")
 def list_api_keys() -> Response:
     items = tenant_accounts().api_keys()
     return json_response(page(len(items), items, None))
@@ -399,6 +400,7 @@ def list_api_keys() -> Response:
 
 @bp.post("/api-keys")
 @requires("api_keys:manage")
+@feature("secondary_development")
 def create_api_key() -> Response:
     data = body("name")
     who = caller()
@@ -436,6 +438,7 @@ def create_api_key() -> Response:
 
 @bp.delete("/api-keys/<int:key_id>")
 @requires("api_keys:manage")
+@feature("secondary_development")
 def revoke_api_key(key_id: int) -> Response:
     try:
         tenant_accounts().revoke_api_key(key_id, caller(), client_ip())
@@ -456,6 +459,7 @@ def list_grants() -> Response:
 
 @bp.post("/staff-grants")
 @requires("staff_grants:manage")
+@feature("value_added_services", add_on="managed_operations")
 def create_grant() -> Response:
     data = body("staff_email")
     hours = data.get("hours", 24)

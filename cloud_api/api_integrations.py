@@ -7,7 +7,7 @@ from typing import Any
 from flask import Blueprint, Response, current_app
 
 from cangyun.httpapi import ApiError, json_body, json_response, page
-from cloud_api.auth import caller, client_ip, engine, requires
+from cloud_api.auth import caller, client_ip, engine, feature, requires
 from cloud_api.store.integrations import EVENTS, TenantIntegrations
 from cloud_api.store.registry import NotFound
 from cloud_api.webhooks import WebhookUrlError, check_url
@@ -21,6 +21,7 @@ def store() -> TenantIntegrations:
 
 @bp.get("/webhooks")
 @requires("webhooks:manage")
+@feature("secondary_development")
 def list_webhooks() -> Response:
     items = store().webhooks()
     return json_response(page(len(items), items, None))
@@ -28,6 +29,7 @@ def list_webhooks() -> Response:
 
 @bp.post("/webhooks")
 @requires("webhooks:manage")
+@feature("secondary_development")
 def create_webhook() -> Response:
     data = json_body(16 * 1024)
     if not isinstance(data, dict):
@@ -55,6 +57,7 @@ def create_webhook() -> Response:
 
 @bp.delete("/webhooks/<int:webhook_id>")
 @requires("webhooks:manage")
+@feature("secondary_development")
 def delete_webhook(webhook_id: int) -> Response:
     try:
         store().delete(webhook_id, caller(), client_ip())
@@ -65,6 +68,7 @@ def delete_webhook(webhook_id: int) -> Response:
 
 @bp.get("/webhooks/<int:webhook_id>/deliveries")
 @requires("webhooks:manage")
+@feature("secondary_development")
 def list_deliveries(webhook_id: int) -> Response:
     try:
         items = store().deliveries(webhook_id)
@@ -75,6 +79,7 @@ def list_deliveries(webhook_id: int) -> Response:
 
 @bp.post("/webhooks/<int:webhook_id>/ping")
 @requires("webhooks:manage")
+@feature("secondary_development")
 def ping_webhook(webhook_id: int) -> Response:
     try:
         store().ping(webhook_id)

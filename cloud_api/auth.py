@@ -29,6 +29,7 @@ PUBLIC = {
     "api.accounts.login_verify",
     "api.accounts.password_reset",
     "api.accounts.password_reset_confirm",
+    "api.billing.get_catalog",
     "api.openapi",
 }
 # What a caller whose password has expired may still do.
@@ -99,6 +100,49 @@ def requires(permission: str) -> Callable[[F], F]:
             return view(*args, **kwargs)
 
         wrapper.permission = permission  # type: ignore[attr-defined]
+        return wrapper  # type: ignore[return-value]
+
+    return decorate
+
+
+def entitlement() -> Any:
+    """The caller's tenant's entitlement, computed once per request."""
+    found = g.get("entitlement")
+    if found is None:
+        from cloud_api.store.billing import TenantBilling
+
+        found = g.entitlement = TenantBilling(engine(), caller().tenant_id).entitlement()
+    return found
+
+
+def feature(code: str, *, add_on: str | None = None) -> Callable[[F], F]:
+    """The tenant's edition must include ``code`` (and, when given, the add-on be bought)."""
+    from cloud_api.catalog import FEATURE_CODES, VALUE_ADDED_CODES
+
+    if code not in FEATURE_CODES or (add_on is not None and add_on not in VALUE_ADDED_CODES):
+        raise ValueError(f"unknown feature {code} / add-on {add_on}")
+
+    def decorate(view: F) -> F:
+        @functools.wraps(view)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            held = entitlement()
+            if code not in held.features:
+                raise ApiError(
+                    403,
+                    "feature_not_in_edition",
+                    f"{code} is not part of the {held.edition or 'current (none bought)'} edition",
+                    {"feature": code, "edition": held.edition},
+                )
+            if add_on is not None and add_on not in held.add_ons:
+                raise ApiError(
+                    403,
+                    "add_on_not_purchased",
+                    f"the {add_on} value-added service is not purchased",
+                    {"add_on": add_on},
+                )
+            return view(*args, **kwargs)
+
+        wrapper.feature = code  # type: ignore[attr-defined]
         return wrapper  # type: ignore[return-value]
 
     return decorate

@@ -35,18 +35,26 @@ _BASE = {"registration", "warehouse", "crm", "inbound", "outbound", "security_po
 EDITION_FEATURES: dict[str, frozenset[str]] = {
     "basic": frozenset(_BASE | {"task_management", "value_added_services"}),
     "standard": frozenset(_BASE | {"value_added_services", "secondary_development"}),
-    "professional": frozenset(_BASE | {"task_management", "value_added_services",
-                                       "industry_plugins", "secondary_development"}),
+    "professional": frozenset(
+        _BASE
+        | {"task_management", "value_added_services", "industry_plugins", "secondary_development"}
+    ),
     "traceability": frozenset(_BASE | {"secondary_development"}),
 }
-EDITION_NAMES = {"traceability": ("溯源版", "Traceability"), "basic": ("基础版", "Basic"),
-                 "standard": ("标准版", "Standard"), "professional": ("专业版", "Professional")}
+EDITION_NAMES = {
+    "traceability": ("溯源版", "Traceability"),
+    "basic": ("基础版", "Basic"),
+    "standard": ("标准版", "Standard"),
+    "professional": ("专业版", "Professional"),
+}
 EDITION_ORDER = ("traceability", "basic", "standard", "professional")
 
 UNITS = {"flow": "tonne_day", "item": "piece", "period": "year"}
-MODE_NAMES = {"flow": ("按流量（吨·天）", "by flow (tonne-days)"),
-              "item": ("按 ITEM（件数）", "by item (pieces)"),
-              "period": ("按周期（年）", "by period (year)")}
+MODE_NAMES = {
+    "flow": ("按流量（吨·天）", "by flow (tonne-days)"),
+    "item": ("按 ITEM（件数）", "by item (pieces)"),
+    "period": ("按周期（年）", "by period (year)"),
+}
 AREA_LIMIT_M2 = Decimal(100)  # traceability period price: ≤ 100 m² business area or above
 
 
@@ -92,8 +100,10 @@ class PackageSizes:
     years_per_period_package: int = 1
     # Add-ons bought separately, yuan per year; custom services are quoted, not sold here.
     add_on_prices: dict[str, Decimal] = field(
-        default_factory=lambda: {"ocr_scanning": Decimal(6000),
-                                 "managed_operations": Decimal(24000)}
+        default_factory=lambda: {
+            "ocr_scanning": Decimal(6000),
+            "managed_operations": Decimal(24000),
+        }
     )
 
     def units_per_package(self, price: Price) -> Decimal:
@@ -129,19 +139,23 @@ class Quote:
 
 def price_for(edition: str, billing_mode: str, area_m2: Decimal | None = None) -> Price:
     if edition not in EDITION_FEATURES:
-        raise OrderError("unknown_edition", f"edition must be one of {', '.join(EDITION_ORDER)}",
-                         "edition")
+        raise OrderError(
+            "unknown_edition", f"edition must be one of {', '.join(EDITION_ORDER)}", "edition"
+        )
     offered = [p for p in PRICES if p.edition == edition and p.billing_mode == billing_mode]
     if not offered:
         modes = sorted({p.billing_mode for p in PRICES if p.edition == edition})
-        raise OrderError("billing_mode_not_offered",
-                         f"{edition} is sold {' or '.join(modes)}, not {billing_mode}",
-                         "billing_mode")
+        raise OrderError(
+            "billing_mode_not_offered",
+            f"{edition} is sold {' or '.join(modes)}, not {billing_mode}",
+            "billing_mode",
+        )
     if billing_mode != "period":
         return offered[0]
     if area_m2 is None:
-        raise OrderError("missing_field", "a period package needs business_area_m2",
-                         "business_area_m2")
+        raise OrderError(
+            "missing_field", "a period package needs business_area_m2", "business_area_m2"
+        )
     if area_m2 <= 0:
         raise OrderError("invalid_field", "business_area_m2 must be positive", "business_area_m2")
     tier = "le_100" if area_m2 <= AREA_LIMIT_M2 else "gt_100"
@@ -155,53 +169,81 @@ def quote(order: dict[str, Any], sizes: PackageSizes) -> Quote:
     if order.get("payment", "prepaid") != "prepaid":
         raise OrderError("prepaid_only", "cangyun is sold prepaid only", "payment")
     if order.get("auto_renew"):
-        raise OrderError("auto_renewal_not_supported",
-                         "there is no auto-renewal; a renewal is a new order", "auto_renew")
+        raise OrderError(
+            "auto_renewal_not_supported",
+            "there is no auto-renewal; a renewal is a new order",
+            "auto_renew",
+        )
     quantity = order.get("quantity")
     if isinstance(quantity, bool) or not isinstance(quantity, int) or not 1 <= quantity <= 1000:
         raise OrderError("invalid_quantity", "quantity must be a whole number 1..1000", "quantity")
     edition, add_on = order.get("edition"), order.get("add_on")
     if isinstance(edition, list) or "editions" in order or (edition and add_on):
-        raise OrderError("one_edition_per_order", "an order holds exactly one edition (or one"
-                         " add-on); place separate orders", "edition")
+        raise OrderError(
+            "one_edition_per_order",
+            "an order holds exactly one edition (or one add-on); place separate orders",
+            "edition",
+        )
     if add_on is not None:
         return _add_on_quote(add_on, quantity, sizes)
     if not isinstance(edition, str):
         raise OrderError("missing_field", "edition is required", "edition")
     mode = order.get("billing_mode")
     if mode not in UNITS:
-        raise OrderError("invalid_billing_mode", "billing_mode must be flow, item or period",
-                         "billing_mode")
+        raise OrderError(
+            "invalid_billing_mode", "billing_mode must be flow, item or period", "billing_mode"
+        )
     area = order.get("business_area_m2")
     area_m2 = None
     if area is not None:
         if isinstance(area, bool) or not isinstance(area, int | float | str):
-            raise OrderError("invalid_field", "business_area_m2 must be a number",
-                             "business_area_m2")
+            raise OrderError(
+                "invalid_field", "business_area_m2 must be a number", "business_area_m2"
+            )
         try:
             area_m2 = Decimal(str(area))
         except ArithmeticError as exc:
-            raise OrderError("invalid_field", "business_area_m2 must be a number",
-                             "business_area_m2") from exc
+            raise OrderError(
+                "invalid_field", "business_area_m2 must be a number", "business_area_m2"
+            ) from exc
         if not area_m2.is_finite() or area_m2 > 1_000_000:
-            raise OrderError("invalid_field", "business_area_m2 is out of range",
-                             "business_area_m2")
+            raise OrderError(
+                "invalid_field", "business_area_m2 is out of range", "business_area_m2"
+            )
     price = price_for(edition, mode, area_m2)
-    return Quote(edition, None, mode, price.unit, quantity, price.price_yuan,
-                 price.price_yuan * quantity, sizes.units_per_package(price) * quantity,
-                 price.area)
+    return Quote(
+        edition,
+        None,
+        mode,
+        price.unit,
+        quantity,
+        price.price_yuan,
+        price.price_yuan * quantity,
+        sizes.units_per_package(price) * quantity,
+        price.area,
+    )
 
 
 def _add_on_quote(add_on: Any, quantity: int, sizes: PackageSizes) -> Quote:
     if add_on not in VALUE_ADDED_CODES:
-        raise OrderError("unknown_add_on", f"add_on must be one of {', '.join(VALUE_ADDED_CODES)}",
-                         "add_on")
+        raise OrderError(
+            "unknown_add_on", f"add_on must be one of {', '.join(VALUE_ADDED_CODES)}", "add_on"
+        )
     if add_on not in sizes.add_on_prices:
-        raise OrderError("quote_required", "custom services are quoted on request, not ordered",
-                         "add_on")
+        raise OrderError(
+            "quote_required", "custom services are quoted on request, not ordered", "add_on"
+        )
     unit_price = sizes.add_on_prices[add_on]
-    return Quote(None, add_on, "period", "year", quantity, unit_price, unit_price * quantity,
-                 Decimal(quantity))
+    return Quote(
+        None,
+        add_on,
+        "period",
+        "year",
+        quantity,
+        unit_price,
+        unit_price * quantity,
+        Decimal(quantity),
+    )
 
 
 def catalog_json(sizes: PackageSizes) -> dict[str, Any]:
@@ -209,22 +251,38 @@ def catalog_json(sizes: PackageSizes) -> dict[str, Any]:
     editions = []
     for code in EDITION_ORDER:
         prices = [
-            {"billing_mode": p.billing_mode, "price_yuan": int(p.price_yuan), "area": p.area,
-             "unit": p.unit, "units_per_package": _number(sizes.units_per_package(p)),
-             "mode_name": MODE_NAMES[p.billing_mode][0]}
-            for p in PRICES if p.edition == code
+            {
+                "billing_mode": p.billing_mode,
+                "price_yuan": int(p.price_yuan),
+                "area": p.area,
+                "unit": p.unit,
+                "units_per_package": _number(sizes.units_per_package(p)),
+                "mode_name": MODE_NAMES[p.billing_mode][0],
+            }
+            for p in PRICES
+            if p.edition == code
         ]
-        editions.append({"code": code, "name": EDITION_NAMES[code][0],
-                         "name_en": EDITION_NAMES[code][1],
-                         "features": [f for f in FEATURE_CODES if f in EDITION_FEATURES[code]],
-                         "prices": prices})
+        editions.append(
+            {
+                "code": code,
+                "name": EDITION_NAMES[code][0],
+                "name_en": EDITION_NAMES[code][1],
+                "features": [f for f in FEATURE_CODES if f in EDITION_FEATURES[code]],
+                "prices": prices,
+            }
+        )
     return {
         "editions": editions,
         "features": [{"code": c, "name": zh, "name_en": en} for c, zh, en in FEATURES],
         "value_added_services": [
-            {"code": c, "name": zh, "name_en": en,
-             "price_yuan_per_year": _number(sizes.add_on_prices[c])
-             if c in sizes.add_on_prices else None}
+            {
+                "code": c,
+                "name": zh,
+                "name_en": en,
+                "price_yuan_per_year": _number(sizes.add_on_prices[c])
+                if c in sizes.add_on_prices
+                else None,
+            }
             for c, zh, en in VALUE_ADDED_SERVICES
         ],
         "area_limit_m2": int(AREA_LIMIT_M2),

@@ -124,6 +124,8 @@ def serve(config_path: str | None, port: int | None) -> None:
     """
     from cangyun.serve import make_server, serve_forever
     from cloud_api.app import create_app
+    from cloud_api.notify import NotificationWorker
+    from cloud_api.scheduler import BillingScheduler
     from cloud_api.webhooks import DeliveryWorker
 
     logs.configure(name="cloud")
@@ -136,12 +138,19 @@ def serve(config_path: str | None, port: int | None) -> None:
         threads=settings.cloud.threads,
         name="cangyun-cloud",
     )
-    worker = DeliveryWorker(app.extensions["cangyun.engine"])
-    worker.start()
+    engine = app.extensions["cangyun.engine"]
+    workers = [
+        DeliveryWorker(engine),
+        NotificationWorker(engine, settings),
+        BillingScheduler(engine, settings),
+    ]
+    for worker in workers:
+        worker.start()
     try:
         serve_forever([server])
     finally:
-        worker.stop()
+        for worker in workers:
+            worker.stop()
 
 
 @cloud.command()

@@ -21,6 +21,7 @@ from sqlalchemy.engine import Engine
 from cangyun import wire
 from cangyun.movement import MovementError, parse_movement, warehouse_delta
 from cangyun.timeutil import TimestampError, parse_ts, utcnow
+from cloud_api.metering import epoch_ms
 from cloud_api.store import ledger, registry
 from cloud_api.store.ledger import DeadItem
 from cloud_api.store.registry import DeviceRef
@@ -95,6 +96,7 @@ def prepare_items(
                 "operator": movement.operator,
                 "reverses": movement.reverses,
                 "occurred_at": movement.occurred_at,
+                "occurred_ms": epoch_ms(movement.occurred_at),
                 "received_at": received_at,
                 "body_hash": hashlib.blake2b(canonical, digest_size=16).hexdigest(),
             }

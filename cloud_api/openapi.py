@@ -27,10 +27,22 @@ def spec() -> dict[str, Any]:
             {"type": "string", "enum": ["asc", "desc"]},
         ),
     ]
-    from cloud_api import api_accounts, api_crm, api_integrations, api_sites
+    from cloud_api import (
+        api_accounts,
+        api_billing,
+        api_crm,
+        api_integrations,
+        api_messages,
+        api_sites,
+    )
 
     paths = (
-        api_accounts.paths() | api_crm.paths() | api_sites.paths() | api_integrations.paths()
+        api_accounts.paths()
+        | api_crm.paths()
+        | api_sites.paths()
+        | api_integrations.paths()
+        | api_billing.paths()
+        | api_messages.paths()
     ) | {
         "/api/v1/movements": {
             "get": operation(

@@ -285,9 +285,13 @@ ledger = sa.Table(
     sa.Column("occurred_at", UTCDateTime, nullable=False),
     sa.Column("received_at", UTCDateTime, nullable=False),
     sa.Column("body_hash", sa.String(32), nullable=False),
+    # occurred_at as UTC epoch milliseconds: metering sums a year of movements in one scan of
+    # the covering index below instead of parsing a million timestamps.
+    sa.Column("occurred_ms", sa.BigInteger, nullable=False, server_default="0"),
     sa.UniqueConstraint("device_id", "epoch", "seq"),
     sa.Index("ix_ledger_tenant_id_id", "tenant_id", "id"),
     sa.Index("ix_ledger_tenant_id_occurred_at", "tenant_id", "occurred_at"),
+    sa.Index("ix_ledger_metering", "tenant_id", "occurred_ms", "weight_delta_g", "type", "qty"),
 )
 
 stock = sa.Table(

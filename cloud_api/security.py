@@ -17,44 +17,42 @@ from typing import Any
 ROLES = ("owner", "admin", "operator", "viewer", "developer")
 PLATFORM_STAFF = "platform_staff"
 
-_READ_ALL = {"movements:read", "stock:read", "warehouses:read", "devices:read", "customers:read"}
+_READ_ALL = frozenset(
+    {
+        "movements:read",
+        "stock:read",
+        "warehouses:read",
+        "devices:read",
+        "customers:read",
+        "usage:read",
+        "tasks:read",
+    }
+)
+_ADMIN = frozenset(
+    {
+        "customers:write",
+        "warehouses:write",
+        "devices:write",
+        "users:read",
+        "users:write",
+        "security_policy:read",
+        "audit:read",
+        "api_keys:manage",
+        "webhooks:manage",
+        "tasks:write",
+        "billing:manage",
+        "plugins:manage",
+    }
+)
 PERMISSIONS: dict[str, frozenset[str]] = {
-    "owner": frozenset(
-        _READ_ALL
-        | {
-            "customers:write",
-            "warehouses:write",
-            "devices:write",
-            "users:read",
-            "users:write",
-            "security_policy:read",
-            "security_policy:write",
-            "audit:read",
-            "api_keys:manage",
-            "webhooks:manage",
-            "staff_grants:manage",
-        }
-    ),
-    "admin": frozenset(
-        _READ_ALL
-        | {
-            "customers:write",
-            "warehouses:write",
-            "devices:write",
-            "users:read",
-            "users:write",
-            "security_policy:read",
-            "audit:read",
-            "api_keys:manage",
-            "webhooks:manage",
-        }
-    ),
-    "operator": frozenset(_READ_ALL | {"customers:write"}),
-    "viewer": frozenset(_READ_ALL),
-    "developer": frozenset(_READ_ALL | {"api_keys:manage", "webhooks:manage"}),
+    "owner": _READ_ALL | _ADMIN | {"security_policy:write", "staff_grants:manage"},
+    "admin": _READ_ALL | _ADMIN,
+    "operator": _READ_ALL | {"customers:write", "tasks:write"},
+    "viewer": _READ_ALL,
+    "developer": _READ_ALL | {"api_keys:manage", "webhooks:manage"},
     # Managed operations (代运营): inbound/outbound work and statistics, never accounts.
-    PLATFORM_STAFF: frozenset(_READ_ALL | {"customers:write"}),
-}
+    PLATFORM_STAFF: _READ_ALL | {"customers:write", "tasks:write"},
+}  # fmt: skip
 ALL_PERMISSIONS = frozenset().union(*PERMISSIONS.values())
 # Owners cannot be created or promoted to through the users API: one owner per tenant.
 ASSIGNABLE_ROLES = ("admin", "operator", "viewer", "developer")
@@ -144,7 +142,8 @@ class SecurityPolicy:
             problems.append("a symbol")
         if len(password) > 256:
             problems.append("at most 256 characters")
-        if email and email.split("@")[0].lower() in password.lower() and len(email) > 3:
+        name = (email or "").split("@")[0].lower()
+        if len(name) >= 4 and name in password.lower():
             problems.append("not the email name")
         if problems:
             raise PolicyError(

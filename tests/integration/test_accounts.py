@@ -288,6 +288,7 @@ def test_roles_are_checked_on_every_endpoint(cloud):
 
 def test_api_key_scopes_and_expiry(cloud):
     owner = cloud.register("Acme", "owner@acme.cn")
+    cloud.buy(owner["token"], "standard")  # 二次开发管理 is in the standard edition
     created = cloud.call(
         "POST",
         "/api/v1/api-keys",
@@ -321,6 +322,7 @@ def test_api_key_scopes_and_expiry(cloud):
 
 def test_platform_staff_act_only_through_an_audited_grant(cloud):
     owner = cloud.register("Acme", "owner@acme.cn")
+    cloud.buy(owner["token"], "basic", add_ons=("managed_operations",))  # 代运营 add-on
     accounts.ensure_platform_staff(cloud.engine, "ops@cangyun.cn", STRONG)
     staff = cloud.login("ops@cangyun.cn").get_json()["token"]
     assert cloud.call("POST", "/api/v1/staff/act", staff, json={"grant_id": 1}).status_code == 403
@@ -366,6 +368,7 @@ def test_webhooks_are_signed_and_retried(cloud, monkeypatch):
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
         tenant = cloud.register("Acme", "owner@acme.cn")
+        cloud.buy(tenant["token"])
         url = f"http://127.0.0.1:{server.server_port}/hook"
         hook = cloud.call(
             "POST",
