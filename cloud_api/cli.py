@@ -365,5 +365,105 @@ def broker_files_command(config_path: str | None) -> None:
     _print({"passwd_file": str(settings.passwd_file), "acl_file": str(settings.acl_file)})
 
 
+@cloud.group()
+def customers() -> None:
+    """Cargo owners (货主) of a tenant: CSV import and export (columns: docs/crm.md)."""
+
+
+def _tenant_customers(config_path: str | None, tenant_code: str) -> Any:
+    from cloud_api.store import registry
+    from cloud_api.store.crm import TenantCustomers
+
+    engine = _engine(config_path)
+    try:
+        tenant_row = registry.tenant_by_code(engine, tenant_code)
+    except registry.NotFound as exc:
+        raise click.ClickException(str(exc)) from exc
+    return TenantCustomers(engine, tenant_row["id"])
+
+
+@customers.command("import")
+@config_option
+@click.option("--tenant", "tenant_code", required=True, help="tenant code")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False))
+def customers_import(config_path: str | None, tenant_code: str, file: str) -> None:
+    """Upsert cargo owners by code from a CSV file: every row is written, or none.
+
+    Headers may be English or Chinese (货主编码, 货主名称, ...). Invalid rows are listed
+    with their row numbers and nothing is written; otherwise prints what was created and
+    updated. One audit entry records the import.
+
+    \b
+    Example:
+      cangyun cloud customers import --config cloud.toml --tenant acme 货主.csv
+    """
+    import getpass
+
+    from cloud_api import crm_csv
+    from cloud_api.store.crm import Actor, ImportRejected
+    from cloud_api.store.registry import AlreadyExists
+
+    store = _tenant_customers(config_path, tenant_code)
+    try:
+        parsed = crm_csv.parse_csv(Path(file).read_bytes())
+    except crm_csv.CsvError as exc:
+        raise click.ClickException(f"{file}: {exc.message}") from exc
+    try:
+        who = getpass.getuser()
+    except (KeyError, OSError):  # no login name in some containers
+        who = "unknown"
+    try:
+        with click.progressbar(
+            length=len(parsed.customers), label="writing", file=sys.stderr
+        ) as bar:
+            outcome = store.import_csv(parsed, Actor(f"cli:{who}"), progress=bar.update)
+    except ImportRejected as exc:
+        for error in exc.errors[:50]:
+            click.echo(f"row {error.row}: {error.field}: {error.reason}", err=True)
+        if len(exc.errors) > 50:
+            click.echo(f"... and {len(exc.errors) - 50} more", err=True)
+        raise click.ClickException(
+            f"{len(exc.errors)} invalid rows in {file}; nothing was imported"
+        ) from exc
+    except AlreadyExists as exc:
+        raise click.ClickException(str(exc)) from exc
+    _print(
+        {
+            "tenant": tenant_code,
+            "file": file,
+            "rows": len(parsed.customers),
+            "created": outcome.created,
+            "updated": outcome.updated,
+        }
+    )
+
+
+@customers.command("export")
+@config_option
+@click.option("--tenant", "tenant_code", required=True, help="tenant code")
+@click.option(
+    "--lang", default="zh", show_default=True, type=click.Choice(["zh", "en"]), help="headers"
+)
+@click.argument("file", required=False, type=click.Path(dir_okay=False, allow_dash=True))
+def customers_export(
+    config_path: str | None, tenant_code: str, lang: str, file: str | None
+) -> None:
+    """Write every live cargo owner as CSV (UTF-8 with BOM) to FILE, or to stdout.
+
+    \b
+    Example:
+      cangyun cloud customers export --config cloud.toml --tenant acme 货主.csv
+      cangyun cloud customers export --tenant acme --lang en > owners.csv
+    """
+    from cloud_api import crm_csv
+
+    store = _tenant_customers(config_path, tenant_code)
+    target = file or "-"
+    # A file appears only when complete; stdout cannot be atomic.
+    with click.open_file(target, "wb", atomic=target != "-") as out:
+        for chunk in crm_csv.format_csv(store.export(), lang=lang):
+            out.write(chunk.encode("utf-8"))
+
+
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(cloud())
