@@ -81,7 +81,9 @@ def register_error_handlers(app: Flask) -> None:
     def _http_error(exc: HTTPException) -> Response:
         status = exc.code or 500
         code = _HTTP_CODES.get(status, "http_error")
-        return error_response(status, code, exc.description or exc.name)
+        # Keep what the exception says about itself, e.g. Allow on a 405.
+        headers = {k: v for k, v in exc.get_headers() if k.lower() != "content-type"}
+        return error_response(status, code, exc.description or exc.name, headers=headers)
 
     @app.errorhandler(Exception)
     def _unexpected(exc: Exception) -> Response:

@@ -47,11 +47,13 @@ def is_valid_code(text: object) -> bool:
 
     They become MQTT topic levels, so ``+``, ``#`` and ``/`` must never appear in them.
     """
-    return isinstance(text, str) and _CODE.match(text) is not None
+    # fullmatch: with match, "$" would also accept a trailing newline, and a code ends up in
+    # the broker's password and ACL files, one entry per line.
+    return isinstance(text, str) and _CODE.fullmatch(text) is not None
 
 
 def is_valid_epoch(text: object) -> bool:
-    return isinstance(text, str) and _EPOCH.match(text) is not None
+    return isinstance(text, str) and _EPOCH.fullmatch(text) is not None
 
 
 @dataclass(frozen=True, slots=True)

@@ -36,14 +36,15 @@ def spec() -> dict[str, Any]:
         api_sites,
     )
 
-    paths = (
-        api_accounts.paths()
-        | api_crm.paths()
-        | api_sites.paths()
-        | api_integrations.paths()
-        | api_billing.paths()
-        | api_messages.paths()
-    ) | {
+    fragments = [
+        api_accounts.paths(),
+        api_crm.paths(),
+        api_sites.paths(),
+        api_integrations.paths(),
+        api_billing.paths(),
+        api_messages.paths(),
+    ]
+    ledger_paths = {
         "/api/v1/movements": {
             "get": operation(
                 "The stock ledger: movements filed from every edge of the tenant",
@@ -83,6 +84,11 @@ def spec() -> dict[str, Any]:
             "get": operation("This document", responses={200: "OpenAPI 3"}, public=True)
         },
     }
+    # Merge per path: two modules may serve different methods of one path (/devices).
+    paths: dict[str, Any] = {}
+    for fragment in [*fragments, ledger_paths]:
+        for path, operations in fragment.items():
+            paths.setdefault(path, {}).update(operations)
     return document(
         "cangyun cloud API",
         __version__,

@@ -115,6 +115,9 @@ def create_device(
 ) -> DeviceCreated:
     """Register an edge box and write its settings file (credentials are shown only here)."""
     _check_code("device", code)
+    if code == settings.mqtt.username:
+        # The broker files would then grant this device the ingest account's rights.
+        raise ProvisioningError(f"device code {code!r} is the ingest account's name")
     tenant_row = registry.tenant_by_code(engine, tenant)
     warehouse_row = registry.warehouse_by_code(engine, tenant_row["id"], warehouse)
     mqtt_password = credentials.new_password()
