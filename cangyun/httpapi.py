@@ -15,6 +15,7 @@ from typing import Any
 import orjson
 from flask import Flask, Response, request
 from werkzeug.exceptions import HTTPException
+from werkzeug.routing import IntegerConverter
 
 log = logging.getLogger(__name__)
 
@@ -72,7 +73,22 @@ _HTTP_CODES = {
 }
 
 
+MAX_ROW_ID = 2**31 - 1
+
+
+class RowIdConverter(IntegerConverter):
+    """``<int:...>`` bounded to a row id (INTEGER, 32-bit on PostgreSQL): a larger number
+    names nothing (404) rather than overflowing the database driver to find that out."""
+
+    def __init__(self, map: Any, *args: Any, **kwargs: Any) -> None:  # noqa: A002
+        kwargs.setdefault("max", MAX_ROW_ID)
+        super().__init__(map, *args, **kwargs)
+
+
 def register_error_handlers(app: Flask) -> None:
+    # Must precede the routes: a rule picks its converter when it is added.
+    app.url_map.converters["int"] = RowIdConverter
+
     @app.errorhandler(ApiError)
     def _api_error(exc: ApiError) -> Response:
         return error_response(exc.status, exc.code, exc.message, exc.details, exc.headers)

@@ -273,7 +273,12 @@ def paths() -> dict[str, Any]:
             "add_on": {"type": "string", "enum": list(catalog.VALUE_ADDED_CODES)},
             "billing_mode": {"type": "string", "enum": ["flow", "item", "period"]},
             "quantity": {"type": "integer", "minimum": 1, "maximum": 1000},
-            "business_area_m2": {"type": "number", "exclusiveMinimum": 0, "maximum": 1000000},
+            "business_area_m2": {
+                "type": "number",
+                "minimum": 0,
+                "exclusiveMinimum": True,
+                "maximum": 1000000,
+            },
         },
         "required": ["quantity"],
     }
