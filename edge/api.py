@@ -16,7 +16,7 @@ from cangyun.httpapi import (
 )
 from cangyun.movement import MovementError, parse_movement
 from cangyun.timeutil import format_ts, utcnow
-from edge import scanning
+from edge import licence, scanning
 from edge.openapi import spec
 from edge.settings import EdgeSettings
 from edge.stock import StockError
@@ -69,6 +69,7 @@ def create_movement() -> Response:
     request_id = request.headers.get("Idempotency-Key") or None
     if request_id is not None and len(request_id) > MAX_IDEMPOTENCY_KEY:
         raise ApiError(400, "invalid_idempotency_key", "Idempotency-Key is too long")
+    _admit(movement.type, request_id)
     try:
         recorded = store().record_movement(
             movement, request_id=request_id, operator=g.principal["operator"]
@@ -81,6 +82,23 @@ def create_movement() -> Response:
     response = json_response(body, 201 if recorded.created else 200)
     response.headers["Location"] = f"/api/v1/movements/{recorded.id}"
     return response
+
+
+def _admit(movement_type: str, request_id: str | None) -> None:
+    """403 for a new movement the licence does not allow. A retry of one already recorded
+    goes through: the store answers it with the original, as before the licence lapsed."""
+    if not licence.is_gated(movement_type):
+        return
+    try:
+        licence.check_movement(licence.current(store(), settings()), movement_type)
+    except licence.LicenceRefused as exc:
+        if request_id is not None and store().movement_id_for_request(request_id):
+            return
+        raise _refused(exc) from exc
+
+
+def _refused(exc: licence.LicenceRefused) -> ApiError:
+    return ApiError(403, exc.code, exc.message, {"licence_state": exc.state})
 
 
 @bp.get("/movements")
@@ -116,7 +134,15 @@ def get_stock() -> Response:
 @bp.get("/sync/status")
 def sync_status() -> Response:
     timeout = settings().sync.heartbeat_s * AGENT_TIMEOUT_FACTOR
-    return json_response(store().sync_status(agent_timeout_s=timeout))
+    body = store().sync_status(agent_timeout_s=timeout)
+    body["licence"] = licence.current(store(), settings()).summary()
+    return json_response(body)
+
+
+@bp.get("/licence")
+def get_licence() -> Response:
+    """The licence in force, as this box sees it now (verified offline)."""
+    return json_response(licence.current(store(), settings()).to_json())
 
 
 @bp.post("/scans")
@@ -137,6 +163,11 @@ def create_scan() -> Response:
             }
         )
     ocr = request.args.get("ocr", "0") in ("1", "true", "yes")
+    if ocr:
+        try:
+            licence.check_ocr(licence.current(store(), settings()))
+        except licence.LicenceRefused as exc:
+            raise _refused(exc) from exc
     return json_response(scanning.scan(image_from_request(), ocr=ocr))
 
 

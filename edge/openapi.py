@@ -32,6 +32,8 @@ def spec() -> dict[str, Any]:
                     200: "already recorded under this Idempotency-Key",
                     400: "malformed JSON",
                     401: "no or bad token",
+                    403: "the licence refuses a new receipt: quota_exhausted, licence_expired"
+                    " (also after a clock rollback), licence_invalid",
                     409: "stock does not allow it (insufficient_stock, ambiguous_customer)",
                     422: "invalid movement",
                     507: "storage_full: the disk budget is spent",
@@ -62,11 +64,20 @@ def spec() -> dict[str, Any]:
         },
         "/api/v1/sync/status": {
             "get": operation(
-                "Link to the cloud and the outbox backlog",
+                "Link to the cloud, the outbox backlog and a licence summary",
                 responses={
-                    200: "online, backlog, oldest_unacked_age_s, acked_through",
+                    200: "online, backlog, oldest_unacked_age_s, acked_through, licence"
+                    " {state, days_left, inbound_allowed, ocr_allowed, ...}",
                     401: "no or bad token",
                 },
+            )
+        },
+        "/api/v1/licence": {
+            "get": operation(
+                "The licence in force, verified offline with the cloud's public key: state"
+                " (none, valid, grace, expired, clock_rollback, invalid), features, add-ons,"
+                " validity, days left and the token itself",
+                responses={200: "licence state", 401: "no or bad token"},
             )
         },
         "/api/v1/scans": {
@@ -80,6 +91,8 @@ def spec() -> dict[str, Any]:
                         200: "barcodes, fields, conflicts, timings_ms (or code for a code string)",
                         400: "empty upload",
                         401: "no or bad token",
+                        403: "?ocr=1 without the ocr_scanning add-on (feature_not_in_licence)"
+                        " or with a lapsed licence (licence_expired, licence_invalid)",
                         413: "image too large or too many pixels",
                         415: "not a JPEG, PNG or WebP image",
                         422: "corrupt image or missing code",

@@ -9,6 +9,10 @@ id made when the file is created) names that sequence.
 The outbox holds each movement once more as ready-to-send wire JSON. A row is acknowledged
 when the cloud's ``acked_through`` covers its seq; acknowledged rows are trimmed only after a
 retention period, unacknowledged ones never.
+
+It also keeps the licence in force (installed by the sync agent) and ``clock.last_seen``, the
+largest wall-clock time the box has observed, which the licence check uses to notice a clock
+set back (docs/licences.md).
 """
 
 from __future__ import annotations
@@ -19,22 +23,27 @@ import sqlite3
 import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
+import orjson
 import sqlite_utils
 from sqlite_utils.migrations import Migrations
 
 from cangyun import wire
 from cangyun.movement import Movement, grams_to_kg, movement_body
-from cangyun.timeutil import format_ts, utcnow
+from cangyun.timeutil import format_ts, parse_ts, utcnow
 from edge.stock import BinChange, BinStock, StockError, plan, resolve_customer
 
 BUSY_TIMEOUT_MS = 10_000
+# A licence check moves the persisted clock high-water mark at most this often: rollback is
+# judged with an hour's tolerance, so finer steps would only add write transactions.
+LAST_SEEN_STEP_S = 60.0
+InstallOutcome = Literal["installed", "unchanged", "older"]
 migrations = Migrations("cangyun-edge")
 
 
@@ -84,8 +93,40 @@ def m001_movements_outbox_stock(db: sqlite_utils.Database) -> None:
         db.execute(statement)
 
 
+@migrations()
+def m002_licence(db: sqlite_utils.Database) -> None:
+    statements = [
+        # The one licence in force: the token as the cloud signed it and what it decoded to.
+        """CREATE TABLE licence (
+            id INTEGER PRIMARY KEY CHECK (id = 1),
+            token TEXT NOT NULL,
+            serial TEXT NOT NULL,
+            payload TEXT NOT NULL,
+            issued_at TEXT NOT NULL,
+            installed_at TEXT NOT NULL)""",
+        # The largest wall-clock time (epoch seconds) this box has seen; only ever raised.
+        """CREATE TABLE clock (
+            id INTEGER PRIMARY KEY CHECK (id = 1),
+            last_seen REAL)""",
+        """INSERT INTO clock (id, last_seen) VALUES (1, NULL)""",
+    ]
+    for statement in statements:
+        db.execute(statement)
+
+
 class StorageFull(Exception):
     """The disk budget is spent: refuse new movements rather than drop old ones (HTTP 507)."""
+
+
+@dataclass(frozen=True)
+class StoredLicence:
+    """The installed licence as stored; the edge re-verifies ``token`` on every check."""
+
+    token: str
+    serial: str
+    payload: dict[str, Any]
+    issued_at: str
+    installed_at: str
 
 
 @dataclass(frozen=True)
@@ -156,9 +197,12 @@ class EdgeStore:
         device: str,
         max_backlog: int = 2_000_000,
         min_free_disk_mb: int = 100,
+        clock: Callable[[], datetime] = utcnow,
     ) -> None:
         self.path = Path(path)
         self.device = device
+        # Wall clock of the box; tests replace it to play a clock set back or forward.
+        self.clock = clock
         self.max_backlog = max_backlog
         self.min_free_disk_mb = min_free_disk_mb
         self.epoch = open_database(self.path)
@@ -234,7 +278,7 @@ class EdgeStore:
         movement, changes = plan(movement, bins)
 
         movement_id = str(uuid.uuid4())
-        now = utcnow()
+        now = self.clock()
         occurred = format_ts(movement.occurred_at)
         cursor = conn.execute(
             """INSERT INTO movements (id, request_id, type, gtin, sku, lot, expiry_date, serial,
@@ -272,6 +316,7 @@ class EdgeStore:
             "INSERT INTO outbox (seq, item, created_at) VALUES (?, ?, ?)",
             (seq, item, now.timestamp()),
         )
+        raise_last_seen(conn, now)
         return Recorded(movement_id, seq, created=True)
 
     @staticmethod
@@ -331,7 +376,26 @@ class EdgeStore:
                 " free disk space on the edge box"
             )
 
+    def observe_clock(self, now: datetime) -> datetime:
+        """Raise the clock high-water mark to ``now`` (throttled); return the stored mark."""
+        seen = read_last_seen(self._reader())
+        if seen is not None and now.timestamp() <= seen.timestamp() + LAST_SEEN_STEP_S:
+            return seen
+        with self._write_lock, immediate(self._writer) as conn:
+            return raise_last_seen(conn, now)
+
     # --- reads --------------------------------------------------------------------------
+
+    def licence(self) -> StoredLicence | None:
+        return read_licence(self._reader())
+
+    def movement_id_for_request(self, request_id: str) -> str | None:
+        row = (
+            self._reader()
+            .execute("SELECT id FROM movements WHERE request_id = ?", (request_id,))
+            .fetchone()
+        )
+        return row["id"] if row else None
 
     def get_movement(self, movement_id: str) -> dict[str, Any] | None:
         conn = self._reader()
@@ -481,6 +545,34 @@ class Outbox:
                 (int(online), now, int(online), now, error),
             )
 
+    def install_licence(
+        self, token: str, payload: dict[str, Any], *, serial: str, issued_at: str, now: datetime
+    ) -> InstallOutcome:
+        """Store a verified licence unless it is older than the installed one.
+
+        Returns ``installed``, ``unchanged`` (this very token is installed) or ``older``.
+        """
+        with immediate(self._conn) as conn:
+            raise_last_seen(conn, now)
+            current = read_licence(conn)
+            if current is not None:
+                if current.token == token:
+                    return "unchanged"
+                if parse_ts(issued_at) < parse_ts(current.issued_at):
+                    return "older"
+            conn.execute(
+                """INSERT INTO licence (id, token, serial, payload, issued_at, installed_at)
+                   VALUES (1, ?, ?, ?, ?, ?)
+                   ON CONFLICT (id) DO UPDATE SET token = excluded.token,
+                     serial = excluded.serial, payload = excluded.payload,
+                     issued_at = excluded.issued_at, installed_at = excluded.installed_at""",
+                (token, serial, orjson.dumps(payload).decode(), issued_at, format_ts(now)),
+            )
+            return "installed"
+
+    def licence(self) -> StoredLicence | None:
+        return read_licence(self._conn)
+
     def heartbeat(self) -> None:
         with immediate(self._conn) as conn:
             conn.execute("UPDATE sync_state SET agent_seen_at = ?", (time.time(),))
@@ -495,6 +587,37 @@ class Outbox:
                 (cutoff,),
             )
             return cursor.rowcount
+
+
+def read_licence(conn: sqlite3.Connection) -> StoredLicence | None:
+    row = conn.execute(
+        "SELECT token, serial, payload, issued_at, installed_at FROM licence WHERE id = 1"
+    ).fetchone()
+    if row is None:
+        return None
+    return StoredLicence(
+        token=row["token"],
+        serial=row["serial"],
+        payload=orjson.loads(row["payload"]),
+        issued_at=row["issued_at"],
+        installed_at=row["installed_at"],
+    )
+
+
+def read_last_seen(conn: sqlite3.Connection) -> datetime | None:
+    value = conn.execute("SELECT last_seen FROM clock WHERE id = 1").fetchone()[0]
+    return None if value is None else datetime.fromtimestamp(value, UTC)
+
+
+def raise_last_seen(conn: sqlite3.Connection, now: datetime) -> datetime:
+    """Inside a write transaction: last_seen = max(last_seen, now); never lowered."""
+    conn.execute(
+        "UPDATE clock SET last_seen = MAX(COALESCE(last_seen, 0), ?) WHERE id = 1",
+        (now.timestamp(),),
+    )
+    seen = read_last_seen(conn)
+    assert seen is not None
+    return seen
 
 
 def _ts(epoch_seconds: float | None) -> str | None:
@@ -533,4 +656,12 @@ def _movement_row(row: sqlite3.Row, acked_through: int) -> dict[str, Any]:
     return result
 
 
-__all__ = ["EdgeStore", "Outbox", "Recorded", "StorageFull", "StockError", "open_database"]
+__all__ = [
+    "EdgeStore",
+    "Outbox",
+    "Recorded",
+    "StockError",
+    "StorageFull",
+    "StoredLicence",
+    "open_database",
+]

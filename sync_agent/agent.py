@@ -17,6 +17,7 @@ import collections
 import fcntl
 import logging
 import random
+import sqlite3
 import threading
 import time
 from dataclasses import dataclass
@@ -26,8 +27,10 @@ from typing import Any
 import paho.mqtt.client as mqtt
 
 from cangyun import wire
+from cangyun.licence import LicenceError
 from cangyun.mqtt import Backoff, Link, make_client, parse_broker_url
 from cangyun.timeutil import format_ts, utcnow
+from edge import licence
 from edge.settings import EdgeSettings
 from edge.store import Outbox
 
@@ -261,7 +264,38 @@ class SyncAgent:
                 self.send_cursor = min(self.send_cursor, from_seq - 1)
                 self.window.last_seqs.clear()
             return
+        if command.kind == "licence":
+            self._install_licence(command.data.get("token"))
+            return
         log.info("ignoring downlink command %r (not handled by this version)", command.kind)
+
+    def _install_licence(self, token: object) -> None:
+        """Install a licence the cloud pushed. A bad token is logged and dropped: the licence
+        in force stays, and the cloud sends a fresh one on the next hello."""
+        try:
+            outcome, granted = licence.install_token(
+                self.outbox,
+                token,
+                public_key=self.settings.cloud.public_key,
+                device=self.address,
+                now=utcnow(),
+            )
+        except LicenceError as exc:
+            self.stats["bad_licence"] += 1
+            log.warning("ignoring a licence the cloud sent: %s (%s)", exc.code, exc.message)
+            return
+        except sqlite3.Error:
+            self.stats["bad_licence"] += 1
+            log.exception("could not store the licence the cloud sent; waiting for a resend")
+            return
+        self.stats[f"licence_{outcome}"] += 1
+        log.info(
+            "licence %s %s: edition %s, valid until %s",
+            granted.serial,
+            outcome,
+            granted.edition,
+            format_ts(granted.valid_until),
+        )
 
     # --- uplink -------------------------------------------------------------------------
 

@@ -1,0 +1,251 @@
+"""The edge's view of its licence: what state it is in now and what that allows.
+
+Rules (docs/licences.md):
+
+- ``none``: never licensed. Nothing is refused: a new box must record goods before its first
+  connection to the cloud, and every movement it records is metered by the cloud anyway.
+- ``valid`` / ``grace``: the licence's features and add-ons apply; receipts are refused
+  (``quota_exhausted``) when it says ``inbound_allowed: false``.
+- ``expired`` (past the grace period), ``clock_rollback``, ``invalid``: receipts and OCR are
+  refused (``licence_expired`` / ``licence_invalid``).
+
+Outbound, internal moves, counts and reads are never refused: goods must be able to leave.
+``evaluate`` is pure; ``current`` and ``install_token`` add the store and the clock.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, Literal
+
+from cangyun import licence as tokens
+from cangyun.licence import Licence, LicenceError
+from cangyun.movement import INBOUND_TYPES
+from cangyun.timeutil import format_ts
+from cangyun.wire import DeviceAddress
+
+if TYPE_CHECKING:
+    from edge.settings import EdgeSettings
+    from edge.store import EdgeStore, InstallOutcome, Outbox, StoredLicence
+
+State = Literal["none", "valid", "grace", "expired", "clock_rollback", "invalid"]
+
+OCR_ADD_ON = "ocr_scanning"  # the catalog's code for OCR scanning at inbound (OCR 扫描)
+_IN_FORCE = ("valid", "grace")
+_MESSAGES: dict[str, str] = {
+    "none": "no licence yet; this box works unlicensed until the cloud sends one",
+    "valid": "licence valid",
+    "grace": "licence expired; grace period running: connect this box to the cloud to renew",
+    "expired": "licence expired and its grace period is over: connect this box to the cloud",
+    "clock_rollback": "the clock of this box was set back; set it right (NTP)",
+    "invalid": "the stored licence does not verify with this box's key; re-provision the box",
+}
+
+
+class LicenceRefused(Exception):
+    """The licence does not allow this: HTTP 403 with ``code``."""
+
+    def __init__(self, code: str, message: str, state: State) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.state = state
+
+
+@dataclass(frozen=True)
+class LicenceState:
+    state: State
+    checked_at: datetime
+    licence: Licence | None = None  # decoded and signature-checked; None for none/invalid
+    token: str | None = None
+    installed_at: str | None = None
+    last_seen: datetime | None = None
+    problem: LicenceError | None = None  # why the state is invalid or clock_rollback
+
+    @property
+    def in_force(self) -> bool:
+        return self.state in _IN_FORCE
+
+    @property
+    def enforced(self) -> bool:
+        return self.state != "none"
+
+    @property
+    def features(self) -> tuple[str, ...]:
+        """What the licence grants right now (nothing once it has lapsed)."""
+        return self.licence.features if self.licence and self.in_force else ()
+
+    @property
+    def add_ons(self) -> tuple[str, ...]:
+        return self.licence.add_ons if self.licence and self.in_force else ()
+
+    @property
+    def inbound_allowed(self) -> bool:
+        """Would a new receipt be accepted now."""
+        if not self.enforced:
+            return True
+        return self.in_force and self.licence is not None and self.licence.inbound_allowed
+
+    @property
+    def ocr_allowed(self) -> bool:
+        return not self.enforced or OCR_ADD_ON in self.add_ons
+
+    @property
+    def valid_until(self) -> datetime | None:
+        return self.licence.valid_until if self.licence else None
+
+    @property
+    def grace_until(self) -> datetime | None:
+        return self.licence.grace_until if self.licence else None
+
+    @property
+    def days_left(self) -> int | None:
+        """Full days until gated features lock (end of validity, then end of grace)."""
+        if self.licence is None:
+            return None
+        if self.state == "valid":
+            return tokens.whole_days_until(self.licence.valid_until, self.checked_at)
+        if self.state == "grace":
+            return tokens.whole_days_until(self.licence.grace_until, self.checked_at)
+        return 0
+
+    def summary(self) -> dict[str, Any]:
+        """The short form the PDA status bar shows (inside ``/api/v1/sync/status``)."""
+        return {
+            "state": self.state,
+            "message": _MESSAGES[self.state],
+            "edition": self.licence.edition if self.licence else None,
+            "valid_until": _ts(self.valid_until),
+            "grace_until": _ts(self.grace_until),
+            "days_left": self.days_left,
+            "inbound_allowed": self.inbound_allowed,
+            "ocr_allowed": self.ocr_allowed,
+        }
+
+    def to_json(self) -> dict[str, Any]:
+        lic = self.licence
+        return self.summary() | {
+            "enforced": self.enforced,
+            "serial": lic.serial if lic else None,
+            "tenant": lic.tenant if lic else None,
+            "warehouse": lic.warehouse if lic else None,
+            "device": lic.device if lic else None,
+            "features": list(self.features),
+            "add_ons": list(self.add_ons),
+            "issued_at": _ts(lic.issued_at) if lic else None,
+            "grace_days": lic.grace_days if lic else None,
+            "installed_at": self.installed_at,
+            "last_seen": _ts(self.last_seen),
+            "checked_at": _ts(self.checked_at),
+            "problem": (
+                {"code": self.problem.code, "message": self.problem.message}
+                if self.problem
+                else None
+            ),
+            "token": self.token,
+        }
+
+
+def evaluate(
+    stored: StoredLicence | None,
+    *,
+    public_key: str,
+    device: DeviceAddress,
+    now: datetime,
+    last_seen: datetime | None,
+) -> LicenceState:
+    """The licence state at ``now``; the stored token is verified again every time, so an
+    edited database row or a changed key makes it ``invalid`` rather than trusted."""
+    if stored is None:
+        return LicenceState("none", now, last_seen=last_seen)
+    base = {"token": stored.token, "installed_at": stored.installed_at, "last_seen": last_seen}
+    try:
+        licence = tokens.decode(stored.token, public_key, device=device)
+    except LicenceError as exc:
+        return LicenceState("invalid", now, problem=exc, **base)
+    try:
+        tokens.check_clock(licence, now=now, last_seen=last_seen)
+    except LicenceError as exc:
+        # Issued "in the future" of an installed licence also means the clock went back.
+        return LicenceState("clock_rollback", now, licence=licence, problem=exc, **base)
+    return LicenceState(tokens.status(licence, now), now, licence=licence, **base)
+
+
+def current(store: EdgeStore, settings: EdgeSettings) -> LicenceState:
+    """Check the licence now: this also raises the store's clock high-water mark."""
+    now = store.clock()
+    last_seen = store.observe_clock(now)
+    return evaluate(
+        store.licence(),
+        public_key=settings.cloud.public_key,
+        device=device_of(settings),
+        now=now,
+        last_seen=last_seen,
+    )
+
+
+def device_of(settings: EdgeSettings) -> DeviceAddress:
+    d = settings.device
+    return DeviceAddress(d.tenant, d.warehouse, d.device)
+
+
+def is_gated(movement_type: str) -> bool:
+    """Only receipts depend on the licence; goods must always be able to leave."""
+    return movement_type in INBOUND_TYPES
+
+
+def check_movement(state: LicenceState, movement_type: str) -> None:
+    """Refuse new receipts the licence does not allow; everything else always goes on."""
+    if not is_gated(movement_type) or state.inbound_allowed:
+        return
+    if state.in_force:
+        raise LicenceRefused(
+            "quota_exhausted",
+            "the prepaid quota is used up: no new receipts until the package is renewed"
+            " (shipping and counting still work)",
+            state.state,
+        )
+    raise _lapsed(state, "receiving new goods")
+
+
+def check_ocr(state: LicenceState) -> None:
+    """OCR at inbound is the ``ocr_scanning`` add-on; barcode-only scans always work."""
+    if state.ocr_allowed:
+        return
+    if state.in_force:
+        raise LicenceRefused(
+            "feature_not_in_licence",
+            "OCR scanning is an add-on this warehouse's licence does not include;"
+            " barcode scans still work",
+            state.state,
+        )
+    raise _lapsed(state, "OCR scanning")
+
+
+def _lapsed(state: LicenceState, what: str) -> LicenceRefused:
+    code = "licence_invalid" if state.state == "invalid" else "licence_expired"
+    return LicenceRefused(code, f"{what} is locked: {_MESSAGES[state.state]}", state.state)
+
+
+def install_token(
+    outbox: Outbox, token: object, *, public_key: str, device: DeviceAddress, now: datetime
+) -> tuple[InstallOutcome, Licence]:
+    """Verify a token the cloud sent and store it unless an equal or newer one is in force.
+
+    Raises ``LicenceError`` for a token that does not verify; the stored licence is untouched.
+    """
+    licence = tokens.verify(token, public_key, now=now, device=device)
+    assert isinstance(token, str)  # verify accepts nothing else
+    outcome = outbox.install_licence(
+        token,
+        licence.to_payload(),
+        serial=licence.serial,
+        issued_at=format_ts(licence.issued_at),
+        now=now,
+    )
+    return outcome, licence
+
+
+def _ts(moment: datetime | None) -> str | None:
+    return format_ts(moment) if moment is not None else None
