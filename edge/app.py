@@ -7,7 +7,7 @@ from typing import Any
 from flask import Flask, Response
 
 from cangyun.httpapi import json_response, register_error_handlers
-from edge import api
+from edge import api, gates
 from edge.settings import EdgeSettings
 from edge.store import EdgeStore
 
@@ -29,6 +29,7 @@ def create_app(settings: EdgeSettings, test_config: dict[str, Any] | None = None
     app.extensions["cangyun.edge_store"] = store
     register_error_handlers(app)
     app.register_blueprint(api.bp)
+    gates.init_app(app, settings, store)  # dock gate cameras: /api/v1/gates
 
     @app.get("/healthz")
     def healthz() -> Response:

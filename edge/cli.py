@@ -52,4 +52,17 @@ def serve(config_path: str, port: int | None) -> None:
         threads=settings.edge.threads,
         name="cangyun-edge",
     )
-    serve_forever([server])
+    # Dock gate cameras: the decoding worker, drop folders and streams run beside the API.
+    from edge import gates
+
+    gates.start(app)
+    try:
+        serve_forever([server])
+    finally:
+        gates.stop(app)
+
+
+# `cangyun edge gate ...`: dock gates and their cameras (edge/gates/cli.py).
+from edge.gates.cli import gate  # noqa: E402 - registered after the group it joins
+
+edge.add_command(gate)

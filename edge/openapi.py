@@ -6,6 +6,7 @@ from typing import Any
 
 from cangyun import __version__
 from cangyun.openapi import MOVEMENT_SCHEMA, PAGE_PARAMS, document, operation, path_param, query
+from edge.gates.openapi import gate_paths
 
 
 def spec() -> dict[str, Any]:
@@ -126,6 +127,7 @@ def spec() -> dict[str, Any]:
             "get": operation("This document", responses={200: "OpenAPI 3"}, public=True)
         },
     }
+    paths.update(gate_paths())  # dock gates: edge/gates/openapi.py
     return document(
         "cangyun edge API",
         __version__,
