@@ -12,6 +12,7 @@ import hashlib
 import hmac
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
 
 from flask import (
@@ -27,17 +28,41 @@ from flask import (
     url_for,
 )
 from sqlalchemy.engine import Engine
+from werkzeug.exceptions import HTTPException
 
+from cangyun.httpapi import ApiError, decode_cursor, encode_cursor
 from cangyun.timeutil import utcnow
-from cloud_api import i18n, security
+from cloud_api import api_sites, crm_csv, i18n, security
+from cloud_api.crm_csv import FieldError
+from cloud_api.location_labels import (
+    LOCATION_CODE,
+    MAX_LABELS,
+    SEPARATORS,
+    SYMBOLOGIES,
+    Axis,
+    GridError,
+    Label,
+    LabelError,
+    grid_codes,
+    render_labels,
+)
 from cloud_api.security import PolicyError, SecurityPolicy
 from cloud_api.store import accounts, ledger, registry
 from cloud_api.store.accounts import Caller, TenantAccounts
+from cloud_api.store.crm import MOVEMENT, NOTE, Actor, TenantCustomers, TimelineKey
 from cloud_api.store.registry import AlreadyExists, NotFound
+from cloud_api.store.sites import ZONE_KINDS, LocationsExist, TenantSites, UnknownZone
 
 bp = Blueprint("console", __name__, url_prefix="/console", template_folder="templates")
 COOKIE = "cy_session"
 CHART_DAYS = 14
+CUSTOMERS_PAGE = 50
+NOTES_SHOWN = 20
+TIMELINE_PAGE = 50
+LOCATIONS_PAGE = 100
+EXISTING_SHOWN = 10  # clashing location codes named in a refused grid
+MAX_QUERY = 100
+ERROR_TEXTS = {400: "bad_request", 403: "forbidden", 404: "not_found", 405: "bad_request"}
 
 
 def engine() -> Engine:
@@ -64,7 +89,17 @@ def _helpers() -> dict[str, Any]:
         "csrf": csrf_token,
         "who": getattr(g, "console_caller", None),
         "can": lambda permission: _can(permission),
+        "lang_url": _lang_url,
     }
+
+
+def _lang_url(chosen: str) -> str:
+    """This page in the other language, its query kept. A page rendered for a refused form
+    links to the page the form belongs to, since its own URL answers only POST."""
+    if request.method != "GET":
+        return f"{g.get('page_url') or request.path}?lang={chosen}"
+    args = request.args.to_dict() | {"lang": chosen}
+    return f"{request.path}?{urlencode(args)}"
 
 
 def _can(permission: str) -> bool:
@@ -101,10 +136,24 @@ def _remember_language(response: Response) -> Response:
     return response
 
 
+@bp.errorhandler(HTTPException)
+def _error_page(exc: HTTPException) -> Any:
+    """Console errors as a page in the reader's language; the JSON API keeps its own body."""
+    status = exc.code or 500
+    if status < 400:
+        return exc
+    message = i18n.text(ERROR_TEXTS.get(status, "bad_request"), lang())
+    return render_template("console/error.html", status=status, message=message), status
+
+
 def require(permission: str) -> Caller:
     if not _can(permission):
         abort(403)
     return g.console_caller
+
+
+def client_ip() -> str:
+    return request.remote_addr or ""
 
 
 @bp.route("/login", methods=["GET", "POST"])
@@ -203,6 +252,7 @@ def dashboard() -> str:
         engine(), who.tenant_id, {}, after_id=None, limit=10, newest_first=True
     )
     stock_total, _, _ = ledger.stock_levels(engine(), who.tenant_id, {}, after=None, limit=1)
+    midnight = now_local.replace(hour=0, minute=0, second=0, microsecond=0)
     return render_template(
         "console/dashboard.html",
         today=series[-1][1],
@@ -211,7 +261,29 @@ def dashboard() -> str:
         recent=recent,
         stock_lines=stock_total,
         chart=_bar_chart(series),
+        per_warehouse=_movements_since(who, midnight),
     )
+
+
+def _movements_since(who: Caller, since: datetime) -> list[tuple[dict[str, Any], int]]:
+    """Each warehouse with its movement count since ``since``. One count query per warehouse:
+    the ledger store has no per-warehouse totals, and a tenant has a handful of warehouses."""
+    if not _can("warehouses:read"):
+        return []
+    return [
+        (
+            site,
+            ledger.list_movements(
+                engine(),
+                who.tenant_id,
+                {"warehouse": site["code"], "from": since.astimezone(UTC)},
+                after_id=None,
+                limit=1,
+                newest_first=True,
+            )[0],
+        )
+        for site in TenantSites(engine(), who.tenant_id).warehouses()
+    ]
 
 
 def _bar_chart(series: list[tuple[str, int]]) -> dict[str, Any]:
@@ -342,6 +414,333 @@ def audit() -> str:
         before_id=cursor, limit=50, action=request.args.get("action") or None
     )
     return render_template("console/audit.html", items=items, total=total, next=last)
+
+
+# --- 货主 customers ------------------------------------------------------------------------
+
+
+def _customers() -> TenantCustomers:
+    return TenantCustomers(engine(), g.console_caller.tenant_id)
+
+
+def _known_customer(code: str) -> str:
+    """A code that cannot exist is a 404 before any query (and before PostgreSQL sees NUL)."""
+    if not crm_csv.CODE.fullmatch(code):
+        abort(404)
+    return code
+
+
+@bp.get("/customers")
+def customers() -> Any:
+    require("customers:read")
+    return _customers_page()
+
+
+@bp.post("/customers")
+def create_customer() -> Any:
+    who = require("customers:write")
+    try:
+        values = crm_csv.customer_values(_customer_document(request.form))
+        created = _customers().create(values, Actor.of(who, client_ip()))
+    except FieldError as exc:
+        return _customers_page(error=f"{exc.field}: {exc.message}", status=422)
+    except AlreadyExists as exc:
+        return _customers_page(error=str(exc), status=409)
+    return redirect(url_for("console.customer", code=created["code"]))
+
+
+def _customer_document(form: Any) -> dict[str, Any]:
+    """The form as the JSON API's body, so both are judged by the same rules."""
+    document: dict[str, Any] = {"code": form.get("code", ""), "name": form.get("name", "")}
+    contact = {key: form.get(f"contact_{key}", "") for key in ("name", "phone", "email", "role")}
+    if any(value.strip() for value in contact.values()):
+        document["contacts"] = [contact]
+    for rate in crm_csv.RATE_NAMES:
+        if form.get(rate, "").strip():
+            document[rate] = form[rate]
+    return document
+
+
+def _customers_page(*, error: str | None = None, status: int = 200) -> tuple[str, int]:
+    # PostgreSQL refuses NUL in text, so a pasted control character must not reach it.
+    q = "".join(ch for ch in request.args.get("q", "") if ch.isprintable()).strip()[:MAX_QUERY]
+    after = request.args.get("after") or None
+    if after is not None and not crm_csv.CODE.fullmatch(after):
+        abort(400)
+    total, items, last = _customers().search(q, after=after, limit=CUSTOMERS_PAGE)
+    g.page_url = url_for("console.customers")
+    return render_template(
+        "console/customers.html",
+        q=q,
+        after=after,
+        total=total,
+        items=items,
+        next=last,
+        error=error,
+        form=request.form,
+    ), status
+
+
+@bp.get("/customers/<code>")
+def customer(code: str) -> Any:
+    require("customers:read")
+    return _customer_page(_known_customer(code))
+
+
+@bp.post("/customers/<code>/notes")
+def add_customer_note(code: str) -> Any:
+    who = require("customers:write")
+    _known_customer(code)
+    try:
+        text = crm_csv.note_text({"text": request.form.get("text", "")})
+        _customers().add_note(code, text, Actor.of(who, client_ip()))
+    except FieldError as exc:
+        return _customer_page(code, error=exc.message, status=422)
+    except NotFound:
+        abort(404)
+    return redirect(url_for("console.customer", code=code))
+
+
+def _customer_page(code: str, *, error: str | None = None, status: int = 200) -> tuple[str, int]:
+    store = _customers()
+    try:
+        item = store.get(code)
+        notes_total, notes, _ = store.notes(code, before_id=None, limit=NOTES_SHOWN)
+        total, timeline, last = store.timeline(code, after=_timeline_cursor(), limit=TIMELINE_PAGE)
+    except NotFound:
+        abort(404)
+    more = encode_cursor([last.at.isoformat(), last.kind, last.id]) if last else None
+    g.page_url = url_for("console.customer", code=code)
+    return render_template(
+        "console/customer.html",
+        c=item,
+        notes=notes,
+        notes_total=notes_total,
+        timeline=timeline,
+        timeline_total=total,
+        more=more,
+        paged="before" in request.args,
+        error=error,
+        note_text=request.form.get("text", ""),
+    ), status
+
+
+def _timeline_cursor() -> TimelineKey | None:
+    raw = request.args.get("before")
+    if not raw:
+        return None
+    try:
+        at, kind, position = decode_cursor(raw)
+        moment = datetime.fromisoformat(at)
+    except (ApiError, TypeError, ValueError):
+        abort(400)
+    # Ids come back from the browser: beyond BIGINT, PostgreSQL would fail the query.
+    valid_id = isinstance(position, int) and not isinstance(position, bool) and 0 < position < 2**63
+    if moment.tzinfo is None or kind not in (MOVEMENT, NOTE) or not valid_id:
+        abort(400)
+    return TimelineKey(moment, kind, position)
+
+
+# --- 仓库 warehouses, 库区 zones, 库位 locations ---------------------------------------------
+
+
+def _sites() -> TenantSites:
+    return TenantSites(engine(), g.console_caller.tenant_id)
+
+
+def _own_warehouse(code: str) -> TenantSites:
+    """The caller's sites, once the warehouse in the path is known to be theirs."""
+    store = _sites()
+    try:
+        store.require_warehouse(code)
+    except NotFound:
+        abort(404)
+    return store
+
+
+@bp.get("/warehouses")
+def warehouses() -> Any:
+    require("warehouses:read")
+    return _warehouses_page()
+
+
+@bp.post("/warehouses")
+def create_warehouse() -> Any:
+    who = require("warehouses:write")
+    form = request.form
+    try:
+        # The JSON API's own field rules: the area decides a price tier, so it is as strict.
+        created = _sites().create_warehouse(
+            code=api_sites.code_field({"code": form.get("code", "")}, "code") or "",
+            name=api_sites.text(form, "name", 200, required=True),
+            address=api_sites.text(form, "address", 300),
+            area_m2=api_sites.area(_number(form.get("area_m2", ""), "area_m2")),
+            caller=who,
+            ip=client_ip(),
+        )
+    except ApiError as exc:
+        return _warehouses_page(error=exc.message, status=422)
+    except AlreadyExists as exc:
+        return _warehouses_page(error=str(exc), status=409)
+    return redirect(url_for("console.warehouse", code=created["code"]))
+
+
+def _number(text: str, name: str) -> float | None:
+    if not text.strip():
+        return None
+    try:
+        return float(text)
+    except ValueError as exc:
+        raise ApiError(422, "invalid_field", f"{name} must be a number", {"field": name}) from exc
+
+
+def _warehouses_page(*, error: str | None = None, status: int = 200) -> tuple[str, int]:
+    who: Caller = g.console_caller
+    g.page_url = url_for("console.warehouses")
+    online: dict[str, int] = {}
+    for device in registry.list_devices(engine(), who.tenant_id):
+        if device["online"] and device["revoked_at"] is None:
+            online[device["warehouse"]] = online.get(device["warehouse"], 0) + 1
+    return render_template(
+        "console/warehouses.html",
+        items=_sites().warehouses(),
+        online=online,
+        error=error,
+        form=request.form,
+    ), status
+
+
+@bp.get("/warehouses/<code>")
+def warehouse(code: str) -> Any:
+    require("warehouses:read")
+    return _warehouse_page(_own_warehouse(code), code)
+
+
+@bp.post("/warehouses/<code>/zones")
+def create_zone(code: str) -> Any:
+    who = require("warehouses:write")
+    store = _own_warehouse(code)
+    form = request.form
+    try:
+        store.create_zone(
+            code,
+            code=api_sites.code_field({"code": form.get("code", "")}, "code") or "",
+            name=api_sites.text(form, "name", 200, required=True),
+            kind=api_sites.choice(form, "kind", ZONE_KINDS, "storage"),
+            caller=who,
+            ip=client_ip(),
+        )
+    except ApiError as exc:
+        return _warehouse_page(store, code, error=exc.message, status=422)
+    except AlreadyExists as exc:
+        return _warehouse_page(store, code, error=str(exc), status=409)
+    return redirect(url_for("console.warehouse", code=code))
+
+
+@bp.post("/warehouses/<code>/locations")
+def create_locations(code: str) -> Any:
+    """A grid of bins, aisles × racks × levels (× positions), all or none."""
+    who = require("warehouses:write")
+    store = _own_warehouse(code)
+    form = request.form
+    try:
+        axes = [
+            Axis(name, form.get(f"{name}_from", "").strip(), form.get(f"{name}_to", "").strip())
+            for name in api_sites.GRID_AXES
+            if name != "positions" or form.get("positions_from") or form.get("positions_to")
+        ]
+        codes = grid_codes(
+            axes,
+            prefix=form.get("prefix", "").strip()[:60],
+            separator=form.get("separator", "-"),
+        )
+        created = store.create_locations(
+            code, codes, zone=form.get("zone") or None, caller=who, ip=client_ip()
+        )
+    except GridError as exc:
+        return _warehouse_page(store, code, error=exc.message, status=422)
+    except UnknownZone as exc:
+        return _warehouse_page(store, code, error=str(exc), status=422)
+    except LocationsExist as exc:
+        message = str(exc)
+        if len(exc.existing) > 1:
+            more = " …" if len(exc.existing) > EXISTING_SHOWN else ""
+            message += f": {', '.join(exc.existing[:EXISTING_SHOWN])}{more}"
+        return _warehouse_page(store, code, error=message, status=409)
+    return redirect(url_for("console.warehouse", code=code, created=created))
+
+
+@bp.get("/warehouses/<code>/labels.pdf")
+def location_labels(code: str) -> Any:
+    """The API's label sheet for a browser session (the API route wants a bearer token)."""
+    require("warehouses:read")
+    store = _own_warehouse(code)
+    symbology = request.args.get("symbology") or "code128"
+    try:
+        if symbology not in SYMBOLOGIES:
+            raise LabelError(f"symbology must be one of {', '.join(SYMBOLOGIES)}")
+        zone, prefix = api_sites.location_filters()
+        warehouse, rows, total = store.label_rows(code, zone=zone, prefix=prefix, limit=MAX_LABELS)
+        if total > MAX_LABELS:
+            raise LabelError(i18n.text("too_many_labels", lang(), count=total, limit=MAX_LABELS))
+        if not rows:
+            raise LabelError(i18n.text("no_labels", lang()))
+        labels = [Label(r["code"], warehouse["name"], r["zone_name"]) for r in rows]
+        sheet = render_labels(labels, symbology, title=f"库位标签 {warehouse['name']}")
+    except (ApiError, LabelError) as exc:
+        return _warehouse_page(store, code, error=getattr(exc, "message", str(exc)), status=422)
+    return Response(
+        sheet.pdf,
+        mimetype="application/pdf",
+        headers={"Content-Disposition": f'attachment; filename="{code}-locations-{symbology}.pdf"'},
+    )
+
+
+def _warehouse_page(
+    store: TenantSites, code: str, *, error: str | None = None, status: int = 200
+) -> tuple[str, int]:
+    who: Caller = g.console_caller
+    try:
+        zone, prefix = api_sites.location_filters()
+    except ApiError as exc:
+        zone, prefix, error = None, None, error or exc.message
+    after = request.args.get("after") or None
+    if after is not None and not LOCATION_CODE.fullmatch(after):
+        abort(400)
+    total, items, last = store.locations(
+        code, zone=zone, prefix=prefix, after=after, limit=LOCATIONS_PAGE
+    )
+    # The registry lists a tenant's devices, not one warehouse's: pick ours here.
+    devices = [
+        d
+        for d in registry.list_devices(engine(), who.tenant_id)
+        if d["warehouse"] == code and d["revoked_at"] is None
+    ]
+    now = utcnow()
+    views = {
+        d["code"]: ledger.device_sync_view(engine(), who.tenant_id, d["code"], now) for d in devices
+    }
+    g.page_url = url_for("console.warehouse", code=code)
+    return render_template(
+        "console/warehouse.html",
+        w=store.warehouse(code),
+        zones=store.zones(code),
+        zone_kinds=ZONE_KINDS,
+        separators=SEPARATORS,
+        symbologies=SYMBOLOGIES,
+        locations=items,
+        locations_total=total,
+        zone_filter=zone or "",
+        prefix=prefix or "",
+        after=after,
+        next=last,
+        max_labels=MAX_LABELS,
+        devices=devices,
+        views=views,
+        created=request.args.get("created", type=int),
+        error=error,
+        form=request.form,
+    ), status
 
 
 def register(app: Any) -> None:
