@@ -26,6 +26,8 @@ from cangyun.timeutil import format_ts
 from cangyun.wire import DeviceAddress
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from edge.settings import EdgeSettings
     from edge.store import EdgeStore, InstallOutcome, Outbox, StoredLicence
 
@@ -207,6 +209,17 @@ def check_movement(state: LicenceState, movement_type: str) -> None:
             state.state,
         )
     raise _lapsed(state, "receiving new goods")
+
+
+def admission(store: EdgeStore, settings: EdgeSettings) -> Callable[[str], None]:
+    """``admit(movement_type)`` for recorders outside the HTTP API (dock gates): raises
+    LicenceRefused exactly when a receipt through the API would be refused."""
+
+    def admit(movement_type: str) -> None:
+        if is_gated(movement_type):
+            check_movement(current(store, settings), movement_type)
+
+    return admit
 
 
 def check_ocr(state: LicenceState) -> None:

@@ -23,6 +23,7 @@ SOURCES = "cangyun.gate_sources"
 
 
 def init_app(app: Flask, settings: EdgeSettings, edge_store: EdgeStore) -> None:
+    from edge import licence
     from edge.gates.api import create_blueprint
     from edge.gates.pipeline import GateHub
     from edge.gates.store import GateStore
@@ -34,6 +35,7 @@ def init_app(app: Flask, settings: EdgeSettings, edge_store: EdgeStore) -> None:
         edge_store,
         budget_ms=settings.scan.budget_ms,
         read_text=_text_reader(app),
+        admit=licence.admission(edge_store, settings),
     )
     app.register_blueprint(create_blueprint())
 

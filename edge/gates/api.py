@@ -20,6 +20,7 @@ from cangyun.httpapi import (
     page,
     query_int,
 )
+from edge import licence
 from edge.gates.model import GateInputError, check_code, new_camera_token, parse_acceptance
 from edge.gates.model import parse_expected as parse_expected_line
 from edge.gates.model import parse_gate as parse_gate_config
@@ -142,7 +143,14 @@ def create_blueprint() -> Blueprint:
     @bp.post("/<gate>/held/<hold_id>/accept")
     def accept(gate: str, hold_id: str) -> Response:
         acceptance = parse_acceptance(_optional_json())
-        held = accept_hold(gate_store(), edge_store(), gate, _hold_id(hold_id), acceptance)
+        held = accept_hold(
+            gate_store(),
+            edge_store(),
+            gate,
+            _hold_id(hold_id),
+            acceptance,
+            licence.admission(edge_store(), settings()),
+        )
         return json_response(held)
 
     @bp.post("/<gate>/held/<hold_id>/reject")

@@ -11,6 +11,7 @@ still open on restart, claims the same line again and gets the same movement bac
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -18,6 +19,7 @@ from cangyun.movement import MovementError, grams_to_kg, parse_movement
 from cangyun.timeutil import format_ts
 from edge.gates.model import Acceptance, GateInputError
 from edge.gates.store import GateStore, HoldResolved
+from edge.licence import LicenceRefused
 from edge.stock import StockError
 from edge.store import EdgeStore, StorageFull
 
@@ -26,6 +28,17 @@ log = logging.getLogger(__name__)
 MOVEMENT_OF = {"in": "receive", "out": "ship"}
 DONE_OUTCOME = {"in": "received", "out": "shipped"}
 UNEXPECTED_ALERT = {"in": "unexpected_inbound", "out": "unexpected_outbound"}
+# Holds for these reasons raise an alert of the same name; any other refusal is a gate_hold.
+ALERTED_REFUSALS = {
+    "insufficient_stock",
+    "storage_full",
+    "quota_exhausted",
+    "licence_expired",
+    "licence_invalid",
+}
+
+# Raises LicenceRefused for a movement type the box's licence does not allow now.
+Admit = Callable[[str], None]
 
 
 class Refused(Exception):
@@ -38,8 +51,13 @@ class Refused(Exception):
         self.message = message
 
 
-def settle_event(gates: GateStore, edge: EdgeStore, event_id: int) -> dict[str, Any] | None:
-    """Decide and record what event ``event_id`` means; a repeat call changes nothing."""
+def settle_event(
+    gates: GateStore, edge: EdgeStore, event_id: int, admit: Admit | None = None
+) -> dict[str, Any] | None:
+    """Decide and record what event ``event_id`` means; a repeat call changes nothing.
+
+    A receipt the licence refuses (quota used up, licence lapsed) is held, not dropped: the
+    pallet can be accepted once the licence allows it again."""
     event = gates.get_event(event_id)
     if event is None or event["outcome"] != "open":
         return event
@@ -83,7 +101,7 @@ def settle_event(gates: GateStore, edge: EdgeStore, event_id: int) -> dict[str, 
         "occurred_at": event["first_seen"],
     }
     try:
-        recorded = _record(edge, body, request_id=f"gate-event:{event_id}")
+        recorded = _record(edge, body, request_id=f"gate-event:{event_id}", admit=admit)
     except Refused as exc:
         gates.hold_event(
             event_id,
@@ -91,7 +109,7 @@ def settle_event(gates: GateStore, edge: EdgeStore, event_id: int) -> dict[str, 
             reason=exc.code,
             message=f"{identity} at gate {event['gate']}: expected line {line['id']}"
             f" could not be {DONE_OUTCOME[direction]}: {exc.message}",
-            alert=exc.code if exc.code in ("insufficient_stock", "storage_full") else "gate_hold",
+            alert=exc.code if exc.code in ALERTED_REFUSALS else "gate_hold",
         )
         return gates.get_event(event_id)
     gates.finish_event(event_id, DONE_OUTCOME[direction], movement_id=recorded)
@@ -100,7 +118,12 @@ def settle_event(gates: GateStore, edge: EdgeStore, event_id: int) -> dict[str, 
 
 
 def accept_hold(
-    gates: GateStore, edge: EdgeStore, gate: str, hold_id: int, acceptance: Acceptance
+    gates: GateStore,
+    edge: EdgeStore,
+    gate: str,
+    hold_id: int,
+    acceptance: Acceptance,
+    admit: Admit | None = None,
 ) -> dict[str, Any]:
     """Record the receipt or shipment of a held pallet with what the operator confirmed."""
     hold = gates.get_hold(gate, hold_id)
@@ -134,7 +157,7 @@ def accept_hold(
         "sscc": event["sscc"],
         "occurred_at": event["first_seen"] or format_ts(datetime.now(UTC)),
     }
-    movement_id = _record(edge, body, request_id=f"gate-hold:{hold_id}")
+    movement_id = _record(edge, body, request_id=f"gate-hold:{hold_id}", admit=admit)
     gates.resolve_hold(gate, hold_id, "accepted", movement_id=movement_id, note=acceptance.note)
     return gates.get_hold(gate, hold_id)
 
@@ -144,11 +167,16 @@ def reject_hold(gates: GateStore, gate: str, hold_id: int, note: str | None) -> 
     return gates.get_hold(gate, hold_id)
 
 
-def _record(edge: EdgeStore, body: dict[str, Any], *, request_id: str) -> str:
+def _record(edge: EdgeStore, body: dict[str, Any], *, request_id: str, admit: Admit | None) -> str:
     data = {k: v for k, v in body.items() if v is not None}
     try:
         movement = parse_movement(data, source="api")
+        # A movement recorded before the licence lapsed is answered as before, like the API.
+        if admit is not None and not edge.movement_id_for_request(request_id):
+            admit(movement.type)
         return edge.record_movement(movement, request_id=request_id).id
+    except LicenceRefused as exc:
+        raise Refused(403, exc.code, exc.message) from exc
     except MovementError as exc:
         raise Refused(422, exc.code, exc.message) from exc
     except StockError as exc:

@@ -177,9 +177,11 @@ class GateHub:
         budget_ms: float = 30.0,
         read_text: Callable[[np.ndarray], list[str]] | None = None,
         clock: Callable[[], float] = time.time,
+        admit: Callable[[str], None] | None = None,
     ) -> None:
         self.gates = gates
         self.edge = edge
+        self.admit = admit  # the box's licence, asked before every receipt
         self.budget_ms = budget_ms
         self.read_text = read_text
         self.clock = clock
@@ -329,7 +331,7 @@ class GateHub:
 
     def _settle(self, event_id: int) -> None:
         try:
-            outcomes.settle_event(self.gates, self.edge, event_id)
+            outcomes.settle_event(self.gates, self.edge, event_id, self.admit)
         except Exception as exc:  # noqa: BLE001 - e.g. the database is locked: try again
             self.last_error = f"event {event_id}: {type(exc).__name__}: {exc}"
             log.exception("gate event %s could not be settled; will retry", event_id)

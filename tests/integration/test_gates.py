@@ -848,3 +848,91 @@ def test_container_numbers_are_read_by_ocr_only_where_the_gate_asks(client, app,
         "logged",
     )
     assert found["sscc"]["outcome"] == "held" and calls == [(720, 1280)]
+
+
+def test_a_receipt_the_licence_refuses_is_held_until_the_licence_allows_it(tmp_path):
+    """Gate receipts answer to the box's licence like API receipts: a used-up quota holds the
+    pallet with a quota_exhausted alert; after renewal the held pallet can be accepted."""
+    from datetime import timedelta
+
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    from cangyun import licence as tokens
+    from cangyun.licence import Licence
+    from cangyun.timeutil import utcnow
+    from edge import licence
+    from edge.settings import CloudSection
+    from edge.store import Outbox
+
+    key = Ed25519PrivateKey.generate()
+    base = EdgeSettings()
+    settings = replace(
+        base,
+        device=replace(base.device, tenant="acme", warehouse="sh-01", device="edge-1"),
+        edge=replace(base.edge, data_dir=tmp_path / "edge", api_token=TOKEN),
+        cloud=CloudSection(public_key=tokens.public_key_b64(key)),
+    )
+    app = create_app(settings)
+    edge = app.extensions["cangyun.edge_store"]
+    store = app.extensions["cangyun.gate_store"]
+    admit = app.extensions["cangyun.gate_hub"].admit
+
+    def install(serial: str, inbound_allowed: bool, minutes_ago: int) -> None:
+        """As the sync agent does with a token from down/cmd."""
+        issued = utcnow() - timedelta(minutes=minutes_ago)
+        granted = Licence(
+            serial=serial,
+            tenant="acme",
+            warehouse="sh-01",
+            device="edge-1",
+            edition="professional",
+            features=("inbound", "outbound"),
+            add_ons=(),
+            inbound_allowed=inbound_allowed,
+            valid_until=issued + timedelta(days=30),
+            issued_at=issued,
+            grace_days=7,
+        )
+        outbox = Outbox(settings.database_path)
+        try:
+            licence.install_token(
+                outbox,
+                tokens.issue(granted, key),
+                public_key=settings.cloud.public_key,
+                device=licence.device_of(settings),
+                now=utcnow(),
+            )
+        finally:
+            outbox.close()
+
+    try:
+        with app.test_client() as client:
+            client.environ_base["HTTP_AUTHORIZATION"] = f"Bearer {TOKEN}"
+            add_gate(client)
+            client.post("/api/v1/gates/dock-1/expected", json={"gtin": GTIN, "qty": 12})
+            install("LIC-1", inbound_allowed=False, minutes_ago=10)
+            now = time.time()
+            passage = tracker.PalletPass(0, "gtin", None, GTIN, None, None, now, now, 2, ("c",))
+            event = outcomes.settle_event(
+                store, edge, store.open_event("dock-1", "in", passage), admit
+            )
+            assert (event["outcome"], event["reason"]) == ("held", "quota_exhausted")
+            assert movements(client) == []
+            kinds = [a["kind"] for a in client.get("/api/v1/gates/alerts").get_json()["items"]]
+            assert kinds == ["quota_exhausted"]
+            hold_id = client.get("/api/v1/gates/dock-1/held").get_json()["items"][0]["id"]
+            refused = client.post(f"/api/v1/gates/dock-1/held/{hold_id}/accept", json={})
+            assert (refused.status_code, refused.get_json()["error"]["code"]) == (
+                403,
+                "quota_exhausted",
+            )
+            assert movements(client) == []
+
+            install("LIC-2", inbound_allowed=True, minutes_ago=1)  # the renewal arrives
+            accepted = client.post(f"/api/v1/gates/dock-1/held/{hold_id}/accept", json={})
+            assert accepted.status_code == 200, accepted.get_json()
+            (movement,) = movements(client)
+            assert (movement["type"], movement["gtin"], movement["qty"]) == ("receive", GTIN, 12)
+    finally:
+        gates.close(app)
+        edge.close()
