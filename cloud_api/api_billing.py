@@ -10,7 +10,7 @@ from flask import Blueprint, Response, current_app, request
 
 from cangyun.httpapi import ApiError, json_body, json_response, page
 from cangyun.timeutil import utcnow
-from cloud_api import catalog, plugins
+from cloud_api import catalog, licensing, plugins
 from cloud_api.auth import caller, client_ip, engine, entitlement, feature, requires
 from cloud_api.catalog import OrderError, PackageSizes
 from cloud_api.store import tasks as task_store
@@ -159,6 +159,8 @@ def get_licence() -> Response:
     body = held.to_json() | {
         "packages": billing.packages(now),
         "days_left_estimate": _days_left(billing, held, now),
+        # The offline licence each edge box holds (re-issued daily and on payment).
+        "devices": licensing.device_licences(engine(), caller().tenant_id),
     }
     return json_response(body)
 
@@ -364,7 +366,8 @@ def paths() -> dict[str, Any]:
         },
         "/api/v1/licence": {
             "get": operation(
-                "Edition, features, packages with remaining and expiry, days left",
+                "Edition, features, packages with remaining and expiry, days left, and the"
+                " offline licence each edge box holds",
                 responses={200: "licence"} | errors,
                 tags=tags,
             )

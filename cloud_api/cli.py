@@ -165,15 +165,18 @@ def ingest(config_path: str | None, client_id: str | None) -> None:
     Example:
       cangyun cloud ingest --config cloud.toml
     """
+    from cloud_api import signing
     from cloud_api.db import make_engine
     from cloud_api.ingest import IngestService
     from cloud_api.ingest_worker import IngestWorker
 
     logs.configure(name="ingest")
     settings = _settings(config_path)
-    worker = IngestWorker(
-        settings, IngestService(make_engine(settings.database_url)), client_id=client_id
+    service = IngestService(
+        make_engine(settings.database_url),
+        licence_key=signing.load_or_create(settings.signing_key_file),
     )
+    worker = IngestWorker(settings, service, client_id=client_id)
 
     def _stop(_signum: int, _frame: Any) -> None:
         worker.stop()

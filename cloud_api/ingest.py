@@ -16,11 +16,13 @@ from datetime import datetime
 from typing import Any
 
 import orjson
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy.engine import Engine
 
 from cangyun import wire
 from cangyun.movement import MovementError, parse_movement, warehouse_delta
 from cangyun.timeutil import TimestampError, parse_ts, utcnow
+from cloud_api import licensing
 from cloud_api.metering import epoch_ms
 from cloud_api.store import ledger, registry
 from cloud_api.store.ledger import DeadItem
@@ -105,8 +107,9 @@ def prepare_items(
 
 
 class IngestService:
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, licence_key: Ed25519PrivateKey | None = None) -> None:
         self.engine = engine
+        self.licence_key = licence_key  # None: this service hands out no licences
         self._devices: dict[str, tuple[float, DeviceRef | None]] = {}
         self._lock = threading.Lock()
 
@@ -222,7 +225,28 @@ class IngestService:
             acked,
         )
         ack = wire.Ack(hello.epoch, acked, hello=True)
-        return [Reply(address.topic(wire.DOWN_ACK), wire.encode_ack(ack))]
+        replies = [Reply(address.topic(wire.DOWN_ACK), wire.encode_ack(ack))]
+        if self.licence_key is not None:
+            box = licensing.EdgeBox(
+                device.id, device.code, device.tenant_id, device.tenant, device.warehouse
+            )
+            token = licensing.licence_token(self.engine, self.licence_key, box, received_at)
+            if token is not None:
+                replies.append(Reply(address.topic(wire.DOWN_CMD), licensing.command(token)))
+        return replies
+
+    def licence_sweep(self, now: datetime | None = None) -> list[Reply]:
+        """Fresh licences for boxes that are due one (daily, or after their tenant paid)."""
+        if self.licence_key is None:
+            return []
+        now = now or utcnow()
+        replies = []
+        for box in licensing.boxes_due(self.engine, now):
+            token = licensing.licence_token(self.engine, self.licence_key, box, now, reuse=False)
+            if token is not None:
+                address = wire.DeviceAddress(box.tenant, box.warehouse, box.code)
+                replies.append(Reply(address.topic(wire.DOWN_CMD), licensing.command(token)))
+        return replies
 
     def _device(self, code: str) -> DeviceRef | None:
         now = time.monotonic()

@@ -73,13 +73,30 @@ class IngestWorker:
 
     def run(self) -> None:
         last_stats = self._clock()
+        # How soon a paid renewal reaches boxes that stay connected (no hello to answer).
+        sweep_every = self.settings.cloud.licence_sweep_s
+        last_sweep = self._clock() - sweep_every
         while not self._stop.is_set():
             self.link.step(self._stop)
             if self._clock() - last_stats >= STATS_INTERVAL_S:
                 last_stats = self._clock()
                 if self.stats:
                     log.info("ingest stats: %s", dict(self.stats))
+            if self.link.state == "connected" and self._clock() - last_sweep >= sweep_every:
+                last_sweep = self._clock()
+                self._sweep_licences()
         self.link.close()
+
+    def _sweep_licences(self) -> None:
+        try:
+            replies = self.service.licence_sweep()
+        except Exception:  # noqa: BLE001 - e.g. the database is down: next sweep
+            log.exception("licence sweep failed")
+            return
+        for reply in replies:
+            self.client.publish(reply.topic, reply.payload, qos=1)
+        if replies:
+            self.stats["licences_sent"] += len(replies)
 
     def _on_up(self) -> None:
         filters = wire.ingest_subscription(self.settings.mqtt.share_group or None)

@@ -26,6 +26,9 @@ class CloudSection:
     webhooks_allow_private: bool = setting(
         False, "let webhooks target private/loopback addresses (LAN integrations, tests)"
     )
+    licence_sweep_s: float = setting(
+        60.0, "how often ingest workers send due edge licences (daily renewals, paid orders)"
+    )
 
 
 @dataclass(frozen=True)

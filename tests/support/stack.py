@@ -28,6 +28,7 @@ FAST_SYNC_ENV = {
     "CANGYUN_SYNC_BACKOFF_BASE_S": "0.2",
     "CANGYUN_SYNC_BACKOFF_CAP_S": "2",
     "CANGYUN_SYNC_HEARTBEAT_S": "0.5",
+    "CANGYUN_CLOUD_LICENCE_SWEEP_S": "1",  # a paid order reaches the box within seconds
 }
 TENANT, WAREHOUSE, DEVICE = "acme", "sh-01", "sh-01-edge1"
 SUBSCRIBED = "subscribed to"
