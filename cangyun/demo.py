@@ -31,6 +31,13 @@ log = logging.getLogger(__name__)
 
 DEFAULT_PORTS = {"edge": 8080, "cloud": 8000, "broker": 18830}
 TENANT, WAREHOUSE, DEVICE = "demo", "wh1", "demo-edge-1"
+GATE = "dock-1"
+# The demo tenant has bought what shows the most: 专业版 by tonne-days, OCR and 代运营.
+DEMO_PACKAGES = (
+    {"edition": "professional", "billing_mode": "flow", "quantity": 1},
+    {"add_on": "ocr_scanning", "quantity": 1},
+    {"add_on": "managed_operations", "quantity": 1},
+)
 ADMIN_USER = "admin@demo.cangyun.cn"
 OPERATOR_USER = "op1"
 RESTART_DELAY_S = 2.0
@@ -131,6 +138,8 @@ class Demo:
                 edge_port=self.ports["edge"],
                 edge_data_dir=self.data_dir / "edge",
             )
+            for number, order in enumerate(DEMO_PACKAGES, 1):
+                provisioning.buy_package(settings, engine, TENANT, order, f"DEMO-{number:04d}")
             self.state.update(
                 cloud_token=created.token,
                 admin_password=admin_password,
@@ -140,8 +149,16 @@ class Demo:
                 public_key=device.settings.cloud.public_key,
             )
         self.state["ports"] = self.ports
+        edge_settings = self.edge_settings(settings)
+        if "camera_token" not in self.state:
+            from edge.gates.store import ensure_gate, set_camera_token
+
+            db_path = edge_settings.database_path
+            db_path.parent.mkdir(parents=True, exist_ok=True)
+            token = ensure_gate(db_path, GATE, "in")
+            self.state["camera_token"] = token or set_camera_token(db_path, GATE)
         _save_state(self.state_path, self.state)
-        self.write_private("edge.toml", dump_settings(self.edge_settings(settings)))
+        self.write_private("edge.toml", dump_settings(edge_settings))
 
     def edge_settings(self, cloud: Any) -> Any:
         from edge.settings import (
@@ -244,6 +261,8 @@ class Demo:
             "tenant": TENANT,
             "warehouse": WAREHOUSE,
             "device": DEVICE,
+            "gate": GATE,
+            "camera_token": self.state["camera_token"],
             "operator_user": OPERATOR_USER,
             "operator_password": self.state["operator_password"],
             "admin_user": ADMIN_USER,

@@ -22,11 +22,7 @@ MAX_USAGE_DAYS = 731
 
 
 def sizes() -> PackageSizes:
-    billing = current_app.extensions["cangyun.settings"].billing
-    return PackageSizes(
-        tonne_days_per_yuan=Decimal(str(billing.tonne_days_per_yuan)),
-        pieces_per_yuan=Decimal(str(billing.pieces_per_yuan)),
-    )
+    return PackageSizes.from_settings(current_app.extensions["cangyun.settings"].billing)
 
 
 def store() -> TenantBilling:

@@ -106,6 +106,14 @@ class PackageSizes:
         }
     )
 
+    @classmethod
+    def from_settings(cls, billing: Any) -> PackageSizes:
+        """From the ``[billing]`` settings section."""
+        return cls(
+            tonne_days_per_yuan=Decimal(str(billing.tonne_days_per_yuan)),
+            pieces_per_yuan=Decimal(str(billing.pieces_per_yuan)),
+        )
+
     def units_per_package(self, price: Price) -> Decimal:
         if price.billing_mode == "flow":
             return price.price_yuan * self.tonne_days_per_yuan

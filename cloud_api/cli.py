@@ -165,7 +165,7 @@ def ingest(config_path: str | None, client_id: str | None) -> None:
     Example:
       cangyun cloud ingest --config cloud.toml
     """
-    from cloud_api import signing
+    from cloud_api import licensing, signing
     from cloud_api.db import make_engine
     from cloud_api.ingest import IngestService
     from cloud_api.ingest_worker import IngestWorker
@@ -175,6 +175,7 @@ def ingest(config_path: str | None, client_id: str | None) -> None:
     service = IngestService(
         make_engine(settings.database_url),
         licence_key=signing.load_or_create(settings.signing_key_file),
+        licence_terms=licensing.Terms.from_settings(settings.billing),
     )
     worker = IngestWorker(settings, service, client_id=client_id)
 

@@ -107,9 +107,15 @@ def prepare_items(
 
 
 class IngestService:
-    def __init__(self, engine: Engine, licence_key: Ed25519PrivateKey | None = None) -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        licence_key: Ed25519PrivateKey | None = None,
+        licence_terms: licensing.Terms = licensing.DEFAULT_TERMS,
+    ) -> None:
         self.engine = engine
         self.licence_key = licence_key  # None: this service hands out no licences
+        self.licence_terms = licence_terms
         self._devices: dict[str, tuple[float, DeviceRef | None]] = {}
         self._lock = threading.Lock()
 
@@ -230,7 +236,9 @@ class IngestService:
             box = licensing.EdgeBox(
                 device.id, device.code, device.tenant_id, device.tenant, device.warehouse
             )
-            token = licensing.licence_token(self.engine, self.licence_key, box, received_at)
+            token = licensing.licence_token(
+                self.engine, self.licence_key, box, received_at, terms=self.licence_terms
+            )
             if token is not None:
                 replies.append(Reply(address.topic(wire.DOWN_CMD), licensing.command(token)))
         return replies
@@ -242,7 +250,9 @@ class IngestService:
         now = now or utcnow()
         replies = []
         for box in licensing.boxes_due(self.engine, now):
-            token = licensing.licence_token(self.engine, self.licence_key, box, now, reuse=False)
+            token = licensing.licence_token(
+                self.engine, self.licence_key, box, now, terms=self.licence_terms, reuse=False
+            )
             if token is not None:
                 address = wire.DeviceAddress(box.tenant, box.warehouse, box.code)
                 replies.append(Reply(address.topic(wire.DOWN_CMD), licensing.command(token)))

@@ -26,13 +26,28 @@ from cangyun import licence as tokens
 from cangyun import wire
 from cangyun.licence import Licence
 from cloud_api.schema import devices, licences, orders, tenants, warehouses
+from cloud_api.settings import BillingSection
 from cloud_api.store.billing import TenantBilling
 
 log = logging.getLogger(__name__)
 
-LEASE = timedelta(days=30)
-GRACE_DAYS = 7
 RENEW_AFTER = timedelta(days=1)
+
+
+@dataclass(frozen=True)
+class Terms:
+    """How long a licence holds and how long an offline box keeps working after it
+    (``[billing] licence_days`` and ``licence_grace_days``)."""
+
+    lease: timedelta = timedelta(days=30)
+    grace_days: int = 7
+
+    @classmethod
+    def from_settings(cls, billing: BillingSection) -> Terms:
+        return cls(timedelta(days=billing.licence_days), billing.licence_grace_days)
+
+
+DEFAULT_TERMS = Terms()
 
 
 @dataclass(frozen=True)
@@ -44,12 +59,14 @@ class EdgeBox:
     warehouse: str
 
 
-def grant(box: EdgeBox, engine: Engine, now: datetime) -> Licence | None:
+def grant(
+    box: EdgeBox, engine: Engine, now: datetime, terms: Terms = DEFAULT_TERMS
+) -> Licence | None:
     """What the tenant's packages allow this box now; None for a tenant that never bought."""
     held = TenantBilling(engine, box.tenant_id).entitlement(now)
     if not held.has_bought:
         return None
-    valid_until = now + LEASE
+    valid_until = now + terms.lease
     if held.period_ends_at is not None and held.period_ends_at < valid_until:
         valid_until = held.period_ends_at  # a year package ends on its own date
     valid_until = max(valid_until, now + timedelta(minutes=1))  # issue() refuses the past
@@ -64,7 +81,7 @@ def grant(box: EdgeBox, engine: Engine, now: datetime) -> Licence | None:
         inbound_allowed=held.inbound_allowed,
         valid_until=valid_until,
         issued_at=now,
-        grace_days=GRACE_DAYS,
+        grace_days=terms.grace_days,
     )
 
 
@@ -78,12 +95,18 @@ def _same_terms(a: Licence, b: Licence) -> bool:
 
 
 def licence_token(
-    engine: Engine, key: Ed25519PrivateKey, box: EdgeBox, now: datetime, *, reuse: bool = True
+    engine: Engine,
+    key: Ed25519PrivateKey,
+    box: EdgeBox,
+    now: datetime,
+    *,
+    terms: Terms = DEFAULT_TERMS,
+    reuse: bool = True,
 ) -> str | None:
     """The token this box should hold now, kept in ``licences``. With ``reuse``, the latest
     one is sent again when it is under a day old, no order was paid since, and it says the
     same (a box reconnecting often does not make a licence each time)."""
-    granted = grant(box, engine, now)
+    granted = grant(box, engine, now, terms)
     if granted is None:
         return None
     if reuse:
@@ -204,9 +227,9 @@ def device_licences(engine: Engine, tenant_id: int) -> list[dict[str, object]]:
 
 __all__ = [
     "EdgeBox",
-    "GRACE_DAYS",
-    "LEASE",
+    "DEFAULT_TERMS",
     "RENEW_AFTER",
+    "Terms",
     "boxes_due",
     "command",
     "device_licences",

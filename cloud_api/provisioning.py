@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy.engine import Engine
 
@@ -152,6 +153,34 @@ def create_device(
     if out is not None:
         write_private(out, dump_settings(edge_settings))
     return DeviceCreated(code, code, mqtt_password, api_token, edge_settings)
+
+
+def buy_package(
+    settings: CloudSettings, engine: Engine, tenant: str, order: dict[str, Any], reference: str
+) -> dict[str, Any]:
+    """Order and pay a package on a tenant's behalf (the demo, a sales desk), priced and
+    recorded exactly as through ``POST /api/v1/orders``; audited as ``provisioning``."""
+    from cloud_api import catalog
+    from cloud_api.store.accounts import Caller
+    from cloud_api.store.billing import TenantBilling
+
+    tenant_row = registry.tenant_by_code(engine, tenant)
+    quote = catalog.quote(order, catalog.PackageSizes.from_settings(settings.billing))
+    caller = Caller(
+        tenant_id=tenant_row["id"],
+        tenant=tenant,
+        role="owner",
+        token_id=0,
+        user_id=None,
+        actor="provisioning",
+        kind="system",
+        scopes=None,
+        password_expired=False,
+        grant_id=None,
+    )
+    billing = TenantBilling(engine, tenant_row["id"])
+    created = billing.create_order(quote, None, caller, "127.0.0.1")
+    return billing.pay(created["id"], reference, caller, "127.0.0.1")
 
 
 def write_private(path: Path, text: str) -> None:

@@ -83,7 +83,9 @@ class BillingSection:
     pieces_per_yuan: float = setting(20.0, "pieces one yuan of an item package buys")
     quota_thresholds: str = setting("20,10,0", "remaining-quota % at which reminders go out")
     period_days: str = setting("30,7,1", "days before a period package ends for reminders")
-    licence_days: int = setting(30, "how long an edge licence is valid before it is renewed")
+    licence_days: int = setting(
+        30, "how long an edge licence holds; connected boxes get a fresh one daily"
+    )
     licence_grace_days: int = setting(7, "after that, how long an offline edge keeps working")
     scheduler_interval_s: float = setting(60.0, "how often days are closed and reminders checked")
 

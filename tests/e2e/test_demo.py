@@ -4,6 +4,7 @@ and drains whatever waited in the outbox."""
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import signal
@@ -14,6 +15,7 @@ from pathlib import Path
 
 import pytest
 import requests
+from PIL import Image
 
 from cangyun.movement import parse_movement
 from cangyun.processes import free_port, port_open
@@ -28,6 +30,8 @@ READY_KEYS = {
     "tenant",
     "warehouse",
     "device",
+    "gate",
+    "camera_token",
     "operator_user",
     "operator_password",
     "admin_user",
@@ -118,6 +122,26 @@ def test_demo_runs_stops_and_resumes(tmp_path, ports):
     )
     assert response.status_code == 201
     assert wait_for(lambda: cloud_total(ready) == 1)
+    edge_auth = {"Authorization": f"Bearer {ready['edge_token']}"}
+
+    def licence() -> dict:
+        return requests.get(
+            ready["edge_url"] + "/api/v1/licence", headers=edge_auth, timeout=10
+        ).json()
+
+    # The demo tenant bought 专业版 with OCR: the box holds that licence once it said hello.
+    assert wait_for(lambda: licence()["state"] == "valid"), licence()
+    assert licence()["edition"] == "professional" and "ocr_scanning" in licence()["add_ons"]
+    # The demo gate takes frames with its own camera token.
+    frame = io.BytesIO()
+    Image.new("L", (64, 48), 255).save(frame, "JPEG")
+    pushed = requests.post(
+        f"{ready['edge_url']}/api/v1/gates/{ready['gate']}/frames",
+        headers={"Authorization": f"Bearer {ready['camera_token']}", "Content-Type": "image/jpeg"},
+        data=frame.getvalue(),
+        timeout=10,
+    )
+    assert pushed.status_code == 202, pushed.text
     login = requests.post(
         ready["cloud_url"] + "/api/v1/auth/login",
         timeout=10,
