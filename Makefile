@@ -23,6 +23,8 @@ test: install
 bench: install
 	$(BIN)/python bench/sync_throughput.py
 	$(BIN)/python bench/scan.py
+	$(BIN)/python bench/metering.py
+	$(BIN)/python bench/gate.py
 
 lint: install
 	$(BIN)/ruff check .
