@@ -292,6 +292,8 @@ ledger = sa.Table(
     sa.Index("ix_ledger_tenant_id_id", "tenant_id", "id"),
     sa.Index("ix_ledger_tenant_id_occurred_at", "tenant_id", "occurred_at"),
     sa.Index("ix_ledger_metering", "tenant_id", "occurred_ms", "weight_delta_g", "type", "qty"),
+    # A cargo owner's timeline (CRM), newest first, without scanning the tenant's ledger.
+    sa.Index("ix_ledger_tenant_id_customer_occurred_at", "tenant_id", "customer", "occurred_at"),
 )
 
 stock = sa.Table(
@@ -527,6 +529,8 @@ licences = sa.Table(
     sa.Column("payload", sa.JSON, nullable=False),
     sa.Column("token", sa.Text, nullable=False),
     sa.Column("issued_at", UTCDateTime, nullable=False),
+    # A box's latest licence: answered on every hello and by the ingest worker's sweep.
+    sa.Index("ix_licences_device_id_issued_at", "device_id", "issued_at"),
 )
 
 # 任务管理 (professional and basic editions).
