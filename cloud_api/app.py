@@ -7,9 +7,11 @@ from typing import Any
 from flask import Flask, Response
 from sqlalchemy.engine import Engine
 
+from cangyun import apidocs
 from cangyun.httpapi import json_response, register_error_handlers
 from cloud_api import api, console
 from cloud_api.db import make_engine
+from cloud_api.openapi import spec
 from cloud_api.settings import CloudSettings
 
 
@@ -27,6 +29,7 @@ def create_app(
     register_error_handlers(app)
     app.register_blueprint(api.bp)
     console.register(app)
+    apidocs.register(app, spec, "/api/v1/openapi.json")
 
     @app.context_processor
     def _nav() -> dict[str, Any]:
