@@ -249,7 +249,11 @@ class Demo:
     def stop(self) -> None:
         self.stopping.set()
         for child in reversed(self.children):
-            child.stop()
+            started = time.monotonic()
+            code = child.stop()
+            took = time.monotonic() - started
+            if took > 2.0:  # a slow stop is worth a line: it is what makes Ctrl-C feel stuck
+                click.echo(f"{child.name} took {took:.1f} s to stop (exit {code})", err=True)
 
     def ready_line(self) -> dict[str, Any]:
         return {

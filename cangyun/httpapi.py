@@ -89,6 +89,14 @@ def register_error_handlers(app: Flask) -> None:
     # Must precede the routes: a rule picks its converter when it is added.
     app.url_map.converters["int"] = RowIdConverter
 
+    @app.before_request
+    def _no_nul_in_url() -> None:
+        # NUL is never meaningful in a URL, and PostgreSQL refuses it in text: say so up front.
+        if "\x00" in request.path or any(
+            "\x00" in key or "\x00" in value for key, value in request.args.items(multi=True)
+        ):
+            raise ApiError(400, "invalid_parameter", "the URL contains a NUL character")
+
     @app.errorhandler(ApiError)
     def _api_error(exc: ApiError) -> Response:
         return error_response(exc.status, exc.code, exc.message, exc.details, exc.headers)
@@ -124,9 +132,22 @@ def json_body(max_bytes: int = 1024 * 1024) -> Any:
     if not raw:
         raise ApiError(400, "invalid_json", "request body is empty; send a JSON object")
     try:
-        return orjson.loads(raw)
+        data = orjson.loads(raw)
     except orjson.JSONDecodeError as exc:
         raise ApiError(400, "invalid_json", f"request body is not valid JSON: {exc}") from exc
+    if b"\\u0000" in raw and _has_nul(data):  # only then is the walk worth it
+        raise ApiError(422, "invalid_text", "text in the body must not contain NUL characters")
+    return data
+
+
+def _has_nul(value: Any) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(_has_nul(k) or _has_nul(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_has_nul(v) for v in value)
+    return False
 
 
 def bearer_token() -> str | None:

@@ -42,6 +42,7 @@ READY_KEYS = {
 class DemoRun:
     def __init__(self, data_dir: Path, ports: dict[str, int], *extra: str) -> None:
         self.ports = ports
+        self.data_dir = data_dir
         self.log = open(data_dir.parent / f"demo-{time.time()}.log", "w+")  # noqa: SIM115
         self.proc = subprocess.Popen(
             [
@@ -80,7 +81,20 @@ class DemoRun:
 
     def stop(self, sig: int = signal.SIGINT) -> None:
         self.proc.send_signal(sig)
-        self.proc.wait(timeout=60)
+        try:
+            self.proc.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            raise AssertionError(f"the demo did not stop in 60 s:\n{self.diagnostics()}") from None
+
+    def diagnostics(self) -> str:
+        """The demo's own output and the tail of every child's log."""
+        self.log.seek(0)
+        parts = [f"--- demo ---\n{self.log.read()[-3000:]}"]
+        for log in sorted((self.data_dir / "logs").glob("*.log")):
+            lines = log.read_text(errors="replace").splitlines()[-15:]
+            parts.append(f"--- {log.name} ---\n" + "\n".join(lines))
+        return "\n".join(parts)
 
     def ports_closed(self) -> bool:
         return not any(port_open("127.0.0.1", p) for p in self.ports.values())
