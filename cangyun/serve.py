@@ -35,8 +35,16 @@ def make_server(
     return server
 
 
-def serve_forever(servers: list[wsgi.Server], on_ready: Callable[[], None] | None = None) -> None:
-    """Run the servers (e.g. HTTPS and HTTP side by side) until a stop signal arrives."""
+def serve_forever(
+    servers: list[wsgi.Server],
+    on_ready: Callable[[], None] | None = None,
+    *,
+    optional: list[wsgi.Server] | None = None,
+) -> None:
+    """Run the servers (e.g. HTTPS and HTTP side by side) until a stop signal arrives.
+
+    An ``optional`` server that cannot bind its port is logged and left out instead of
+    stopping the others (the edge's HTTPS port next to its HTTP API)."""
     stop = threading.Event()
 
     def _stop(signum: int, _frame: Any) -> None:
@@ -47,11 +55,20 @@ def serve_forever(servers: list[wsgi.Server], on_ready: Callable[[], None] | Non
     signal.signal(signal.SIGINT, _stop)
     for server in servers:
         server.prepare()
+    running = list(servers)
+    for server in optional or []:
+        try:
+            server.prepare()
+        except OSError as exc:
+            log.error("cannot listen on %s (%s); carrying on without it", server.bind_addr, exc)
+            continue
+        running.append(server)
+    for server in running:
         thread = threading.Thread(target=server.serve, name=f"http-{server.bind_addr}", daemon=True)
         thread.start()
         log.info("listening on %s", server.bind_addr)
     if on_ready:
         on_ready()
     stop.wait()
-    for server in servers:
+    for server in running:
         server.stop()

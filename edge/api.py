@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import hmac
+import re
+from dataclasses import replace
+from datetime import UTC, datetime
 
 from flask import Blueprint, Response, current_app, g, request
 
@@ -18,11 +21,13 @@ from cangyun.movement import MovementError, parse_movement
 from cangyun.timeutil import format_ts, utcnow
 from edge import licence, scanning
 from edge.openapi import spec
+from edge.operators import OperatorError, OperatorStore
+from edge.pda.undo import CannotUndo, compensation
 from edge.settings import EdgeSettings
 from edge.stock import StockError
 from edge.store import EdgeStore, StorageFull
 from ocr_service.app import image_from_request
-from ocr_service.identify import identify
+from ocr_service.identify import Identified, clean, identify
 
 bp = Blueprint("edge_api", __name__, url_prefix="/api/v1")
 
@@ -30,6 +35,12 @@ MAX_JSON_BYTES = 256 * 1024
 MAX_IDEMPOTENCY_KEY = 128
 # The sync agent writes a heartbeat every few seconds; three missed beats mean it is gone.
 AGENT_TIMEOUT_FACTOR = 3
+# AI 00 (SSCC) or 01/02 (GTIN) with their fixed lengths, then the next AI's digits.
+_BARE_GS1 = re.compile(r"^(?:00\d{18}|0[12]\d{14})\d{2}")
+SESSION_COOKIE = "cangyun_pda_session"
+CSRF_HEADER = "X-Requested-With"
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+PUBLIC_ENDPOINTS = frozenset({"edge_api.openapi", "edge_api.login", "edge_api.logout"})
 
 
 def store() -> EdgeStore:
@@ -40,14 +51,38 @@ def settings() -> EdgeSettings:
     return current_app.extensions["cangyun.edge_settings"]
 
 
+def operators() -> OperatorStore:
+    return current_app.extensions["cangyun.operators"]
+
+
 @bp.before_request
 def authenticate() -> None:
-    if request.endpoint == "edge_api.openapi":
+    """The device's bearer token (integrations), or an operator's PDA session cookie."""
+    if request.endpoint in PUBLIC_ENDPOINTS:
+        if request.method not in SAFE_METHODS:
+            _require_csrf_header()
         return
     token = bearer_token()
     expected = settings().edge.api_token
     if token and expected and hmac.compare_digest(token.encode(), expected.encode()):
         g.principal = {"kind": "device", "operator": None}
+        return
+    cookie = request.cookies.get(SESSION_COOKIE)
+    if cookie and token is None:
+        found = operators().session(cookie)
+        if found is None:
+            raise ApiError(401, "session_expired", "your session has ended; log in again")
+        # A cookie rides along on cross-site requests; a custom header cannot without CORS,
+        # which this API does not grant. So writes by cookie must carry one.
+        if request.method not in SAFE_METHODS:
+            _require_csrf_header()
+        operator, expires_at = found
+        g.principal = {
+            "kind": "operator",
+            "operator": operator.username,
+            "name": operator.name,
+            "expires_at": expires_at,
+        }
         return
     raise ApiError(
         401,
@@ -55,6 +90,70 @@ def authenticate() -> None:
         "missing or invalid bearer token",
         headers={"WWW-Authenticate": "Bearer"},
     )
+
+
+def _require_csrf_header() -> None:
+    if not request.headers.get(CSRF_HEADER):
+        raise ApiError(
+            403,
+            "csrf_header_missing",
+            f"requests with a session cookie need the {CSRF_HEADER} header",
+        )
+
+
+@bp.post("/auth/login")
+def login() -> Response:
+    """Operator login for the PDA: sets the HttpOnly session cookie. Works offline."""
+    data = json_body(4096)
+    if not isinstance(data, dict):
+        raise ApiError(422, "missing_credentials", 'send {"username": ..., "password": ...}')
+    try:
+        session = operators().login(data.get("username"), data.get("password"))
+    except OperatorError as exc:
+        headers = {}
+        if "retry_after_s" in exc.details:
+            headers["Retry-After"] = str(exc.details["retry_after_s"])
+        raise ApiError(exc.status, exc.code, exc.message, exc.details, headers) from exc
+    body = {"operator": session.operator.to_json(), "expires_at": _epoch_ts(session.expires_at)}
+    response = json_response(body)
+    response.set_cookie(
+        SESSION_COOKIE,
+        session.token,
+        max_age=int(session.expires_at - operators().clock()),
+        httponly=True,
+        secure=request.is_secure,
+        samesite="Strict",
+        path="/",
+    )
+    return response
+
+
+@bp.post("/auth/logout")
+def logout() -> Response:
+    cookie = request.cookies.get(SESSION_COOKIE)
+    if cookie:
+        operators().logout(cookie)
+    response = Response(status=204)
+    response.delete_cookie(SESSION_COOKIE, path="/", httponly=True, samesite="Strict")
+    return response
+
+
+@bp.get("/auth/session")
+def current_session() -> Response:
+    """Who is logged in: the PDA asks on every page load."""
+    principal = g.principal
+    if principal["kind"] != "operator":
+        return json_response({"operator": None, "expires_at": None})
+    return json_response(
+        {
+            "operator": {"username": principal["operator"], "name": principal["name"]},
+            "expires_at": _epoch_ts(principal["expires_at"]),
+        }
+    )
+
+
+def _epoch_ts(seconds: float) -> str:
+    return format_ts(datetime.fromtimestamp(seconds, UTC))
 
 
 @bp.post("/movements")
@@ -82,6 +181,39 @@ def create_movement() -> Response:
     response = json_response(body, 201 if recorded.created else 200)
     response.headers["Location"] = f"/api/v1/movements/{recorded.id}"
     return response
+
+
+@bp.post("/movements/<movement_id>/undo")
+def undo_movement(movement_id: str) -> Response:
+    """Undo by compensating movements (never a delete). An operator undoes only their own;
+    a repeated undo answers 200 with what the first one recorded."""
+    original = store().get_movement(movement_id)
+    if original is None:
+        raise ApiError(404, "not_found", f"no movement {movement_id}")
+    operator = g.principal["operator"]
+    if operator is not None and original["operator"] != operator:
+        raise ApiError(403, "not_your_movement", "operators undo only their own movements")
+    try:
+        planned = compensation(original, now=utcnow(), operator=operator)
+    except CannotUndo as exc:
+        raise ApiError(409, exc.code, exc.message) from exc
+    try:
+        recorded = store().record_movements(planned, operator=operator)
+    except StockError as exc:
+        raise ApiError(409, exc.code, exc.message) from exc
+    except StorageFull as exc:
+        raise ApiError(507, "storage_full", str(exc)) from exc
+    items = [store().get_movement(r.id) for r in recorded]
+    return json_response(
+        {"reverses": movement_id, "items": items}, 201 if recorded[0].created else 200
+    )
+
+
+@bp.get("/customers")
+def list_customers() -> Response:
+    """Cargo owners this box has seen, latest first: the PDA's choice list when receiving."""
+    names = store().recent_customers(query_int("limit", 50, 1, 500))
+    return json_response(page(len(names), [{"customer": n} for n in names], None))
 
 
 def _admit(movement_type: str, request_id: str | None) -> None:
@@ -153,7 +285,7 @@ def create_scan() -> Response:
         code = data.get("code") if isinstance(data, dict) else None
         if not isinstance(code, str) or not code.strip() or len(code) > 4096:
             raise ApiError(422, "missing_code", 'send {"code": "..."} with the scanned text')
-        identified = identify(code)
+        identified = _identify_wedge(code)
         return json_response(
             {
                 "code": identified.to_json(),
@@ -169,6 +301,18 @@ def create_scan() -> Response:
         except licence.LicenceRefused as exc:
             raise _refused(exc) from exc
     return json_response(scanning.scan(image_from_request(), ocr=ocr))
+
+
+def _identify_wedge(code: str) -> Identified:
+    """``identify``, plus GS1-128 from a scanner that sends neither the AIM prefix nor GS
+    before a trailing variable-length field (e.g. ``01<gtin>10<lot>``): read it as a GS1
+    element string when it starts like one."""
+    identified = identify(code)
+    if identified.kind == "text" and _BARE_GS1.match(clean(code)):
+        as_gs1 = identify("]C1" + clean(code))
+        if as_gs1.kind == "gs1":
+            return replace(as_gs1, symbology=None)
+    return identified
 
 
 @bp.get("/openapi.json")

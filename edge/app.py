@@ -7,7 +7,8 @@ from typing import Any
 from flask import Flask, Response
 
 from cangyun.httpapi import json_response, register_error_handlers
-from edge import api, gates
+from edge import api, gates, pda
+from edge.operators import LockoutPolicy, OperatorStore
 from edge.settings import EdgeSettings
 from edge.store import EdgeStore
 
@@ -27,8 +28,14 @@ def create_app(settings: EdgeSettings, test_config: dict[str, Any] | None = None
     )
     app.extensions["cangyun.edge_settings"] = settings
     app.extensions["cangyun.edge_store"] = store
+    app.extensions["cangyun.operators"] = OperatorStore(
+        settings.database_path,
+        session_s=settings.pda.session_hours * 3600,
+        policy=LockoutPolicy(settings.pda.lockout_failures, settings.pda.lockout_minutes * 60),
+    )
     register_error_handlers(app)
     app.register_blueprint(api.bp)
+    app.register_blueprint(pda.bp)  # the PDA web app: / and /pda/
     gates.init_app(app, settings, store)  # dock gate cameras: /api/v1/gates
 
     @app.get("/healthz")

@@ -4,12 +4,19 @@ from __future__ import annotations
 
 import logging
 import sys
+from typing import TYPE_CHECKING
 
 import click
 
 from cangyun import logs
 from cangyun.serve import make_server, serve_forever
 from cangyun.settings import SettingsError
+
+if TYPE_CHECKING:
+    from cheroot.wsgi import Server
+    from flask import Flask
+
+    from edge.settings import EdgeSettings
 
 log = logging.getLogger(__name__)
 
@@ -57,12 +64,40 @@ def serve(config_path: str, port: int | None) -> None:
 
     gates.start(app)
     try:
-        serve_forever([server])
+        serve_forever([server], optional=_https_servers(app, settings))
     finally:
         gates.stop(app)
+
+
+def _https_servers(app: Flask, settings: EdgeSettings) -> list[Server]:
+    """The PDA's HTTPS listener (the camera needs a secure context), when configured."""
+    if not settings.edge.https_port:
+        return []
+    if settings.edge.tls_cert_file:
+        certfile, keyfile = settings.edge.tls_cert_file, settings.edge.tls_key_file
+    else:
+        from edge.tls import ensure_certificate
+
+        files = ensure_certificate(settings.edge.data_dir)
+        certfile, keyfile = str(files.cert), str(files.key)
+    server = make_server(
+        app,
+        settings.edge.host,
+        settings.edge.https_port,
+        threads=settings.edge.threads,
+        certfile=certfile,
+        keyfile=keyfile,
+        name="cangyun-edge",
+    )
+    return [server]
 
 
 # `cangyun edge gate ...`: dock gates and their cameras (edge/gates/cli.py).
 from edge.gates.cli import gate  # noqa: E402 - registered after the group it joins
 
 edge.add_command(gate)
+
+# `cangyun edge operator ...`: PDA operator accounts (edge/pda/cli.py).
+from edge.pda.cli import operator  # noqa: E402
+
+edge.add_command(operator)

@@ -123,6 +123,65 @@ def spec() -> dict[str, Any]:
                 },
             }
         },
+        "/api/v1/auth/login": {
+            "post": operation(
+                "Operator login for the PDA (works offline): sets the HttpOnly session cookie."
+                " Needs the X-Requested-With header.",
+                body={
+                    "type": "object",
+                    "required": ["username", "password"],
+                    "properties": {
+                        "username": {"type": "string", "maxLength": 32},
+                        "password": {"type": "string", "maxLength": 128},
+                    },
+                },
+                responses={
+                    200: "operator {username, name} and expires_at; Set-Cookie",
+                    401: "invalid_credentials",
+                    403: "account_disabled, or csrf_header_missing",
+                    422: "missing_credentials",
+                    423: "account_locked after repeated failures; Retry-After says how long",
+                },
+                public=True,
+            )
+        },
+        "/api/v1/auth/logout": {
+            "post": operation(
+                "End the operator's session and clear its cookie",
+                responses={204: "logged out", 403: "csrf_header_missing"},
+                public=True,
+            )
+        },
+        "/api/v1/auth/session": {
+            "get": operation(
+                "Who is logged in (operator null for the device token)",
+                responses={200: "operator and expires_at", 401: "session_expired or no token"},
+            )
+        },
+        "/api/v1/movements/{movement_id}/undo": {
+            "post": operation(
+                "Undo a movement by compensating movements that name it in `reverses` (never"
+                " a delete). Operators undo only their own; a repeat answers 200.",
+                params=[path_param("movement_id", "movement id")],
+                responses={
+                    201: "recorded; items are the compensating movements",
+                    200: "already undone; the same items",
+                    401: "no or bad token, or session_expired",
+                    403: "not_your_movement, csrf_header_missing",
+                    404: "unknown id",
+                    409: "cannot_undo (a count, an undo, a pick across bins) or"
+                    " insufficient_stock (the goods moved on)",
+                    507: "storage_full",
+                },
+            )
+        },
+        "/api/v1/customers": {
+            "get": operation(
+                "Cargo owners of recent movements, latest first (the PDA's choice list)",
+                params=[query("limit", "at most this many (1-500, default 50)")],
+                responses={200: "page {total, items: [{customer}], next}", 401: "no or bad token"},
+            )
+        },
         "/api/v1/openapi.json": {
             "get": operation("This document", responses={200: "OpenAPI 3"}, public=True)
         },

@@ -23,6 +23,13 @@ class DeviceSection:
 class EdgeSection:
     host: str = setting("0.0.0.0", "address the PDA web app and API listen on")
     port: int = setting(8080, "HTTP port")
+    https_port: int = setting(
+        8443, "HTTPS port of the PDA web app (the camera needs HTTPS); 0 turns HTTPS off"
+    )
+    tls_cert_file: str = setting(
+        "", "server certificate (PEM); empty: one the box makes and signs itself in data_dir/tls"
+    )
+    tls_key_file: str = setting("", "private key of tls_cert_file (PEM)")
     data_dir: Path = setting(Path("edge-data"), "directory of edge.sqlite and other local state")
     api_token: str = setting("", "bearer token of this device for the edge API (integrations)")
     threads: int = setting(16, "HTTP worker threads")
@@ -69,6 +76,13 @@ class ScanSection:
 
 
 @dataclass(frozen=True)
+class PdaSection:
+    session_hours: float = setting(12.0, "an operator's login lasts this long (one shift)")
+    lockout_failures: int = setting(5, "wrong passwords in a row that lock an operator account")
+    lockout_minutes: float = setting(15.0, "how long a locked operator account stays locked")
+
+
+@dataclass(frozen=True)
 class CloudSection:
     url: str = setting("", "cloud API base URL")
     public_key: str = setting("", "cloud's Ed25519 public key (base64) for licence checks")
@@ -82,6 +96,7 @@ class EdgeSettings:
     sync: SyncSection = field(default_factory=SyncSection)
     scan: ScanSection = field(default_factory=ScanSection)
     cloud: CloudSection = field(default_factory=CloudSection)
+    pda: PdaSection = field(default_factory=PdaSection)
 
     @property
     def database_path(self) -> Path:

@@ -114,6 +114,31 @@ def m002_licence(db: sqlite_utils.Database) -> None:
         db.execute(statement)
 
 
+@migrations()
+def m003_operators(db: sqlite_utils.Database) -> None:
+    statements = [
+        # PDA operators of this box. Hashes stay here so a login works with the cloud away.
+        """CREATE TABLE operators (
+            username TEXT PRIMARY KEY,
+            name TEXT NOT NULL,
+            password_hash TEXT NOT NULL,
+            enabled INTEGER NOT NULL DEFAULT 1,
+            failed_logins INTEGER NOT NULL DEFAULT 0,
+            locked_until REAL,
+            created_at REAL NOT NULL,
+            updated_at REAL NOT NULL)""",
+        # Server-side sessions: the cookie holds a random token, this table only its SHA-256.
+        """CREATE TABLE operator_sessions (
+            token_hash TEXT PRIMARY KEY,
+            username TEXT NOT NULL REFERENCES operators(username) ON DELETE CASCADE,
+            created_at REAL NOT NULL,
+            expires_at REAL NOT NULL)""",
+        """CREATE INDEX operator_sessions_username ON operator_sessions(username)""",
+    ]
+    for statement in statements:
+        db.execute(statement)
+
+
 class StorageFull(Exception):
     """The disk budget is spent: refuse new movements rather than drop old ones (HTTP 507)."""
 
@@ -397,6 +422,16 @@ class EdgeStore:
         )
         return row["id"] if row else None
 
+    def recent_customers(self, limit: int = 50) -> list[str]:
+        """Cargo owners of the latest movements, most recent first (the PDA's pick list)."""
+        rows = self._reader().execute(
+            """SELECT customer, MAX(seq) AS last FROM movements
+               WHERE customer IS NOT NULL AND customer != ''
+               GROUP BY customer ORDER BY last DESC LIMIT ?""",
+            (limit,),
+        )
+        return [r["customer"] for r in rows]
+
     def get_movement(self, movement_id: str) -> dict[str, Any] | None:
         conn = self._reader()
         acked = conn.execute("SELECT acked_through FROM sync_state").fetchone()[0]
@@ -472,11 +507,19 @@ class EdgeStore:
             now - state["agent_seen_at"] <= agent_timeout_s
         )
         online = bool(state["online"]) and agent_alive
+        # Offline since the link dropped, or since the agent's last beat when it went quiet.
+        if online:
+            offline_since = None
+        elif state["online"]:
+            offline_since = state["agent_seen_at"]
+        else:
+            offline_since = state["link_changed_at"]
         return {
             "device": self.device,
             "epoch": self.epoch,
             "online": online,
             "link_since": _ts(state["link_changed_at"]),
+            "offline_since": _ts(offline_since),
             "agent_running": agent_alive,
             "last_seq": last_seq,
             "acked_through": acked,
