@@ -24,6 +24,7 @@ from cloud_api import (
     api_accounts,
     api_billing,
     api_crm,
+    api_expected,
     api_integrations,
     api_messages,
     api_sites,
@@ -126,5 +127,13 @@ def openapi() -> Response:
 
 
 bp.register_blueprint(ledger_bp)
-for module in (api_accounts, api_crm, api_sites, api_integrations, api_billing, api_messages):
+for module in (
+    api_accounts,
+    api_crm,
+    api_sites,
+    api_expected,
+    api_integrations,
+    api_billing,
+    api_messages,
+):
     bp.register_blueprint(module.bp)

@@ -22,7 +22,7 @@ from sqlalchemy.engine import Engine
 from cangyun import wire
 from cangyun.movement import MovementError, parse_movement, warehouse_delta
 from cangyun.timeutil import TimestampError, parse_ts, utcnow
-from cloud_api import licensing
+from cloud_api import expected_sync, licensing
 from cloud_api.metering import epoch_ms
 from cloud_api.store import ledger, registry
 from cloud_api.store.ledger import DeadItem
@@ -206,6 +206,10 @@ class IngestService:
             )
         if dead:
             log.warning("device %s: %d items dead-lettered", device.code, len(dead))
+        try:
+            expected_sync.close_from_ledger(self.engine, device, rows)
+        except Exception:  # noqa: BLE001 - filed and safe; a line left open can be cancelled
+            log.exception("device %s: closing expected lines failed", device.code)
         ack = wire.Ack(batch.epoch, outcome.acked_through, tuple(outcome.rejected))
         return [Reply(address.topic(wire.DOWN_ACK), wire.encode_ack(ack))]
 
@@ -241,6 +245,10 @@ class IngestService:
             )
             if token is not None:
                 replies.append(Reply(address.topic(wire.DOWN_CMD), licensing.command(token)))
+        try:
+            replies += [Reply(t, p) for t, p in expected_sync.on_hello(self.engine, device)]
+        except Exception:  # noqa: BLE001 - the ack must go out; the sweep sends the lines later
+            log.exception("expected goods for %s could not be sent on hello", device.code)
         return replies
 
     def licence_sweep(self, now: datetime | None = None) -> list[Reply]:
@@ -257,6 +265,10 @@ class IngestService:
                 address = wire.DeviceAddress(box.tenant, box.warehouse, box.code)
                 replies.append(Reply(address.topic(wire.DOWN_CMD), licensing.command(token)))
         return replies
+
+    def expected_sweep(self) -> list[Reply]:
+        """Expected lines created, cancelled or closed since each box was last sent them."""
+        return [Reply(t, p) for t, p in expected_sync.sweep(self.engine)]
 
     def _device(self, code: str) -> DeviceRef | None:
         now = time.monotonic()

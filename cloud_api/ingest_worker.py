@@ -76,6 +76,9 @@ class IngestWorker:
         # How soon a paid renewal reaches boxes that stay connected (no hello to answer).
         sweep_every = self.settings.cloud.licence_sweep_s
         last_sweep = self._clock() - sweep_every
+        # How soon a new or cancelled expected line reaches boxes that stay connected.
+        expected_every = self.settings.cloud.expected_sweep_s
+        last_expected = self._clock() - expected_every
         while not self._stop.is_set():
             self.link.step(self._stop)
             if self._clock() - last_stats >= STATS_INTERVAL_S:
@@ -85,6 +88,9 @@ class IngestWorker:
             if self.link.state == "connected" and self._clock() - last_sweep >= sweep_every:
                 last_sweep = self._clock()
                 self._sweep_licences()
+            if self.link.state == "connected" and self._clock() - last_expected >= expected_every:
+                last_expected = self._clock()
+                self._sweep_expected()
         self.link.close()
 
     def _sweep_licences(self) -> None:
@@ -97,6 +103,17 @@ class IngestWorker:
             self.client.publish(reply.topic, reply.payload, qos=1)
         if replies:
             self.stats["licences_sent"] += len(replies)
+
+    def _sweep_expected(self) -> None:
+        try:
+            replies = self.service.expected_sweep()
+        except Exception:  # noqa: BLE001 - e.g. the database is down: next sweep
+            log.exception("expected goods sweep failed")
+            return
+        for reply in replies:
+            self.client.publish(reply.topic, reply.payload, qos=1)
+        if replies:
+            self.stats["expected_sent"] += len(replies)
 
     def _on_up(self) -> None:
         filters = wire.ingest_subscription(self.settings.mqtt.share_group or None)

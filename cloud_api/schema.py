@@ -558,3 +558,44 @@ tenant_plugins = sa.Table(
     sa.Column("settings", sa.JSON, nullable=False),
     sa.Column("enabled_at", UTCDateTime, nullable=False),
 )
+
+# --- expected goods: ASN and shipment lines sent down to the edge boxes (issue 7) ----------
+
+# One line per expected pallet. ``version`` is the warehouse's change stamp when the line was
+# made or last changed: MAX(version) per warehouse says what a box has seen, and changes are
+# taken one at a time per warehouse, so the stamps follow commit order.
+expected_lines = sa.Table(
+    "expected_lines",
+    metadata,
+    sa.Column("id", BigId, primary_key=True),
+    sa.Column("tenant_id", sa.Integer, sa.ForeignKey("tenants.id"), nullable=False),
+    sa.Column("warehouse_id", sa.Integer, sa.ForeignKey("warehouses.id"), nullable=False),
+    sa.Column("direction", sa.String(3), nullable=False),  # in | out
+    sa.Column("sscc", sa.String(18), nullable=True),
+    sa.Column("gtin", sa.String(14), nullable=True),
+    sa.Column("lot", sa.String(20), nullable=True),
+    sa.Column("qty", sa.Integer, nullable=False),
+    sa.Column("weight_g", sa.BigInteger, nullable=True),
+    sa.Column("customer", sa.String(64), nullable=True),  # cargo owner code
+    sa.Column("reference", sa.String(64), nullable=True),  # ASN or shipment number
+    sa.Column("gate", sa.String(32), nullable=True),  # an edge gate code; None: any gate
+    sa.Column("status", sa.String(16), nullable=False),  # open | cancelled | received | shipped
+    sa.Column("version", sa.BigInteger, nullable=False),
+    sa.Column("movement_id", sa.String(64), nullable=True),  # the receipt or shipment
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("closed_at", UTCDateTime, nullable=True),
+    sa.Index("ix_expected_lines_tenant_id_warehouse_id_id", "tenant_id", "warehouse_id", "id"),
+    sa.Index("ix_expected_lines_warehouse_id_status_id", "warehouse_id", "status", "id"),
+    sa.Index("ix_expected_lines_warehouse_id_version", "warehouse_id", "version"),
+    sa.Index("ix_expected_lines_warehouse_id_sscc", "warehouse_id", "sscc"),
+)
+
+# The change stamp each edge box was last sent, so the ingest sweep sends only what changed.
+expected_deliveries = sa.Table(
+    "expected_deliveries",
+    metadata,
+    sa.Column("device_id", sa.Integer, sa.ForeignKey("devices.id"), primary_key=True),
+    sa.Column("tenant_id", sa.Integer, sa.ForeignKey("tenants.id"), nullable=False),
+    sa.Column("version", sa.BigInteger, nullable=False),
+    sa.Column("sent_at", UTCDateTime, nullable=False),
+)

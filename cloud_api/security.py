@@ -26,6 +26,7 @@ _READ_ALL = frozenset(
         "customers:read",
         "usage:read",
         "tasks:read",
+        "expected:read",
     }
 )
 _ADMIN = frozenset(
@@ -40,6 +41,7 @@ _ADMIN = frozenset(
         "api_keys:manage",
         "webhooks:manage",
         "tasks:write",
+        "expected:write",
         "billing:manage",
         "plugins:manage",
     }
@@ -47,11 +49,12 @@ _ADMIN = frozenset(
 PERMISSIONS: dict[str, frozenset[str]] = {
     "owner": _READ_ALL | _ADMIN | {"security_policy:write", "staff_grants:manage"},
     "admin": _READ_ALL | _ADMIN,
-    "operator": _READ_ALL | {"customers:write", "tasks:write"},
+    # Expected goods (ASN and shipment lines) are inbound/outbound work: operators' too.
+    "operator": _READ_ALL | {"customers:write", "tasks:write", "expected:write"},
     "viewer": _READ_ALL,
     "developer": _READ_ALL | {"api_keys:manage", "webhooks:manage"},
     # Managed operations (代运营): inbound/outbound work and statistics, never accounts.
-    PLATFORM_STAFF: _READ_ALL | {"customers:write", "tasks:write"},
+    PLATFORM_STAFF: _READ_ALL | {"customers:write", "tasks:write", "expected:write"},
 }  # fmt: skip
 ALL_PERMISSIONS = frozenset().union(*PERMISSIONS.values())
 # Owners cannot be created or promoted to through the users API: one owner per tenant.

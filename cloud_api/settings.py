@@ -29,6 +29,9 @@ class CloudSection:
     licence_sweep_s: float = setting(
         60.0, "how often ingest workers send due edge licences (daily renewals, paid orders)"
     )
+    expected_sweep_s: float = setting(
+        5.0, "how often ingest workers send edge boxes the expected goods (ASN lines) that changed"
+    )
 
 
 @dataclass(frozen=True)

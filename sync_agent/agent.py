@@ -31,6 +31,8 @@ from cangyun.licence import LicenceError
 from cangyun.mqtt import Backoff, Link, make_client, parse_broker_url
 from cangyun.timeutil import format_ts, utcnow
 from edge import licence
+from edge.gates.model import GateInputError, parse_expected_command
+from edge.gates.store import GateStore
 from edge.settings import EdgeSettings
 from edge.store import Outbox
 
@@ -82,6 +84,7 @@ class SyncAgent:
         self._last_heartbeat = 0.0
         self._last_trim = 0.0
         self.stats = collections.Counter[str]()
+        self._gates: GateStore | None = None  # opened on the first expected-goods command
         self.link = self._make_link()
         self.client = self.link.client
 
@@ -133,6 +136,8 @@ class SyncAgent:
             self.outbox.set_link(False)
         finally:
             self.outbox.close()
+            if self._gates is not None:
+                self._gates.close()
             self._lock_file.close()
         log.info("sync agent stopped; acked through %d", self.acked_through)
 
@@ -267,6 +272,9 @@ class SyncAgent:
         if command.kind == "licence":
             self._install_licence(command.data.get("token"))
             return
+        if command.kind == "expected":
+            self._take_expected(command)
+            return
         log.info("ignoring downlink command %r (not handled by this version)", command.kind)
 
     def _install_licence(self, token: object) -> None:
@@ -296,6 +304,42 @@ class SyncAgent:
             granted.edition,
             format_ts(granted.valid_until),
         )
+
+    def _take_expected(self, command: wire.Command) -> None:
+        """ASN and shipment lines the cloud sent for this warehouse, into the gate store.
+        A command that does not check out is logged and dropped whole; the cloud sends the
+        full set of open lines again on the next hello."""
+        try:
+            update = parse_expected_command(command.data, warehouse=self.address.warehouse)
+        except GateInputError as exc:
+            self.stats["bad_expected"] += 1
+            log.warning("ignoring expected goods the cloud sent: %s (%s)", exc.code, exc.message)
+            return
+        try:
+            if self._gates is None:
+                self._gates = GateStore(self.settings.database_path)
+            counts = self._gates.apply_cloud_lines(
+                list(update.lines), version=update.version, span=update.span
+            )
+        except Exception:  # noqa: BLE001 - e.g. the database is locked; the outbox must go on
+            self.stats["bad_expected"] += 1
+            log.exception("could not store the expected goods the cloud sent; waiting for a resend")
+            return
+        self.stats["expected_commands"] += 1
+        log.info(
+            "expected goods v%d (%s): %d added, %d closed, %d unchanged",
+            update.version,
+            "full set" if update.span else "changes",
+            counts["added"],
+            counts["closed"],
+            counts["unchanged"],
+        )
+        if counts["unplaced"]:
+            log.warning(
+                "%d expected lines name a gate this box lacks or one of another direction;"
+                " they wait for such a gate",
+                counts["unplaced"],
+            )
 
     # --- uplink -------------------------------------------------------------------------
 

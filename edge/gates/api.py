@@ -26,7 +26,15 @@ from edge.gates.model import parse_expected as parse_expected_line
 from edge.gates.model import parse_gate as parse_gate_config
 from edge.gates.outcomes import Refused, accept_hold, reject_hold
 from edge.gates.pipeline import Frame, GateHub
-from edge.gates.store import GateExists, GateNotFound, GateStore, HoldNotFound, HoldResolved
+from edge.gates.plates import PlateError, compact
+from edge.gates.store import (
+    EVENT_FILTERS,
+    GateExists,
+    GateNotFound,
+    GateStore,
+    HoldNotFound,
+    HoldResolved,
+)
 from edge.settings import EdgeSettings
 from edge.store import EdgeStore
 from ocr_service.app import image_from_request
@@ -124,7 +132,12 @@ def create_blueprint() -> Blueprint:
     def list_events(gate: str) -> Response:
         gate_store().gate_config(gate)
         limit, cursor = _paging()
-        filters = {k: v for k in ("outcome", "kind", "sscc", "gtin") if (v := request.args.get(k))}
+        filters = {k: v for k in EVENT_FILTERS if (v := request.args.get(k))}
+        if "plate" in filters:  # 沪A·12345 finds 沪A12345
+            try:
+                filters["plate"] = compact(filters["plate"])
+            except PlateError:
+                pass
         total, items, next_id = gate_store().list_events(
             gate, filters=filters, before_id=cursor, limit=limit
         )

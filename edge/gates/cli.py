@@ -72,6 +72,7 @@ def gate() -> None:
     help="seconds within which sightings of one pallet make one event",
 )
 @click.option("--ocr-containers", is_flag=True, help="also read container numbers by OCR (slow)")
+@click.option("--ocr-plates", is_flag=True, help="also read truck plates by OCR (slow)")
 @click.option("--token", default=None, help="use this camera token instead of a random one")
 def add(
     config_path: str,
@@ -79,6 +80,7 @@ def add(
     direction: str,
     window_s: float,
     ocr_containers: bool,
+    ocr_plates: bool,
     token: str | None,
 ) -> None:
     """Add a gate and print its camera token (shown this once; stored hashed).
@@ -86,6 +88,7 @@ def add(
     \b
     Example:
       cangyun edge gate add --config edge.toml dock-1 --direction in
+      cangyun edge gate add --config edge.toml yard-1 --direction both --ocr-plates
     """
     from edge.gates.model import new_camera_token, parse_gate
     from edge.gates.store import GateStore
@@ -94,7 +97,7 @@ def add(
     try:
         data = {"code": code, "direction": direction, "window_s": window_s}
         config = _fail_on_input_errors(
-            lambda: parse_gate(data | {"ocr_containers": ocr_containers})
+            lambda: parse_gate(data | {"ocr_containers": ocr_containers, "ocr_plates": ocr_plates})
         )
         camera_token = token or new_camera_token()
         created = _fail_on_input_errors(lambda: store.create_gate(config, camera_token))

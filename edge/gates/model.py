@@ -2,7 +2,9 @@
 
 A gate is a dock door with a direction; its cameras deliver frames by push, from a drop
 folder or as a stream. Expected goods are ASN lines (inbound) or shipment lines (outbound),
-one per pallet, named by SSCC or by GTIN (and lot).
+one per pallet, named by SSCC or by GTIN (and lot), entered on the edge or sent down by the
+cloud. The cloud checks its lines with these same rules (``parse_ordered_line``), and the
+edge checks them again when they arrive (``parse_cloud_line``), so both sides agree.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ import hashlib
 import math
 import re
 import secrets
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -30,6 +32,14 @@ MAX_WINDOW_S = 24 * 3600.0
 MAX_FPS = 30.0
 DEFAULT_FPS = 2.0
 DEFAULT_POLL_S = 1.0
+EXPECTED_FIELDS = frozenset(
+    {"direction", "sscc", "gtin", "lot", "qty", "weight_kg", "customer", "reference"}
+)
+# Cloud lines: open until received or shipped (the cloud ledger says so) or cancelled.
+CLOUD_STATUSES = ("open", "cancelled", "received", "shipped")
+MAX_CLOUD_ID = 2**62
+CLOUD_LINE_FIELDS = EXPECTED_FIELDS | {"gate", "id", "version", "status"}
+MAX_COMMAND_LINES = 5000  # the cloud sends 500 a command; more is not from the cloud
 
 
 class GateInputError(ValueError):
@@ -48,6 +58,7 @@ class GateConfig:
     direction: str
     window_s: float = DEFAULT_WINDOW_S  # repeated sightings within this make one event
     ocr_containers: bool = False  # read container numbers by OCR too (slow: ~0.7 s a frame)
+    ocr_plates: bool = False  # read truck plates by OCR too (the same OCR pass)
 
 
 @dataclass(frozen=True)
@@ -99,7 +110,7 @@ def token_hash(token: str) -> str:
 
 
 def check_code(value: Any, field: str) -> str:
-    if not isinstance(value, str) or not CODE_PATTERN.match(value):
+    if not isinstance(value, str) or not CODE_PATTERN.fullmatch(value):
         raise GateInputError(
             "invalid_code",
             f"{field} must be 1-32 letters, digits, '.', '_' or '-', got {value!r}",
@@ -119,18 +130,18 @@ def check_direction(value: Any, *, allowed: tuple[str, ...] = DIRECTIONS) -> str
 
 
 def parse_gate(data: Any) -> GateConfig:
-    data = _object(data, {"code", "direction", "window_s", "ocr_containers"})
+    data = _object(data, {"code", "direction", "window_s", "ocr_containers", "ocr_plates"})
     window = _number(data.get("window_s", DEFAULT_WINDOW_S), "window_s", 1.0, MAX_WINDOW_S)
-    ocr = data.get("ocr_containers", False)
-    if not isinstance(ocr, bool):
-        raise GateInputError(
-            "invalid_field", "ocr_containers must be true or false", "ocr_containers"
-        )
+    flags = {}
+    for name in ("ocr_containers", "ocr_plates"):
+        flags[name] = data.get(name, False)
+        if not isinstance(flags[name], bool):
+            raise GateInputError("invalid_field", f"{name} must be true or false", name)
     return GateConfig(
         code=check_code(data.get("code"), "code"),
         direction=check_direction(data.get("direction")),
         window_s=window,
-        ocr_containers=ocr,
+        **flags,
     )
 
 
@@ -162,9 +173,8 @@ def folder_camera(
 
 
 def parse_expected(data: Any, gate_direction: str) -> ExpectedLine:
-    """An expected line from the API (and, later, from the cloud's downlink)."""
-    fields = {"direction", "sscc", "gtin", "lot", "qty", "weight_kg", "customer", "reference"}
-    data = _object(data, fields)
+    """An expected line from the edge API; ``gate_direction`` "both" makes direction required."""
+    data = _object(data, EXPECTED_FIELDS)
     direction = data.get("direction")
     if direction is None:
         if gate_direction == "both":
@@ -201,6 +211,106 @@ def parse_expected(data: Any, gate_direction: str) -> ExpectedLine:
     )
 
 
+@dataclass(frozen=True)
+class CloudLine:
+    """An expected line as the cloud sends it down: its id there, the warehouse's change
+    stamp when it last changed, its status, and the gate it is meant for (None: any gate)."""
+
+    id: int
+    version: int
+    status: str
+    gate: str | None
+    line: ExpectedLine
+
+
+def parse_ordered_line(data: Any) -> tuple[ExpectedLine, str | None]:
+    """A line ordered through the cloud API: direction required (the cloud does not know the
+    gates' directions), and optionally the gate it is for."""
+    data = _object(data, EXPECTED_FIELDS | {"gate"})
+    gate = data.get("gate")
+    if gate is not None:
+        gate = check_code(gate, "gate")
+    return parse_expected({k: v for k, v in data.items() if k != "gate"}, "both"), gate
+
+
+@dataclass(frozen=True)
+class ExpectedUpdate:
+    """One ``expected`` command: lines that changed (``span`` None), or the part of the full
+    set of open lines whose cloud ids lie in ``span`` = (after_id, through_id or None)."""
+
+    version: int
+    span: tuple[int, int | None] | None
+    lines: tuple[CloudLine, ...]
+
+
+def parse_expected_command(data: Any, *, warehouse: str) -> ExpectedUpdate:
+    """The ``data`` of a down/cmd ``expected`` for this box's ``warehouse``; every line is
+    checked and one bad line refuses the whole command (nothing half-applied)."""
+    if not isinstance(data, Mapping):
+        raise GateInputError("invalid_body", "expected goods must be an object")
+    if data.get("warehouse") != warehouse:
+        raise GateInputError(
+            "wrong_warehouse", f"lines for warehouse {data.get('warehouse')!r}", "warehouse"
+        )
+    version = _cloud_number(data.get("version"), "version")
+    raw_lines = data.get("lines")
+    if not isinstance(raw_lines, list) or len(raw_lines) > MAX_COMMAND_LINES:
+        raise GateInputError(
+            "invalid_field", f"lines must be a list of at most {MAX_COMMAND_LINES}", "lines"
+        )
+    lines = []
+    for index, raw in enumerate(raw_lines):
+        try:
+            lines.append(parse_cloud_line(raw))
+        except GateInputError as exc:
+            raise GateInputError(exc.code, f"line {index}: {exc.message}", exc.field) from exc
+    if len({line.id for line in lines}) != len(lines):
+        raise GateInputError("invalid_field", "a line id appears twice", "lines")
+    span = None
+    if data.get("full") is True:
+        after = data.get("after_id")
+        if isinstance(after, bool) or not isinstance(after, int) or not 0 <= after < MAX_CLOUD_ID:
+            raise GateInputError("invalid_field", "after_id must be 0 or more", "after_id")
+        through = data.get("through_id")
+        if through is not None:
+            through = _cloud_number(through, "through_id")
+            if through <= after:
+                raise GateInputError("invalid_field", "through_id must follow after_id", "span")
+        span = (after, through)
+        if any(
+            line.status != "open" or line.id <= after or (through is not None and line.id > through)
+            for line in lines
+        ):
+            raise GateInputError("invalid_field", "a full set holds open lines of its span")
+    elif data.get("full") is not False:
+        raise GateInputError("invalid_field", "full must be true or false", "full")
+    return ExpectedUpdate(version, span, tuple(lines))
+
+
+def _cloud_number(value: Any, name: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 < value < MAX_CLOUD_ID:
+        raise GateInputError("invalid_field", f"{name} must be a positive integer", name)
+    return value
+
+
+def parse_cloud_line(data: Any) -> CloudLine:
+    """A line from the cloud's ``expected`` command, checked again: the downlink is input too.
+    Fields this version does not know are left aside, so the cloud may add some."""
+    if isinstance(data, Mapping):
+        data = {k: v for k, v in data.items() if k in CLOUD_LINE_FIELDS}
+    data = _object(data, CLOUD_LINE_FIELDS)
+    numbers = {name: _cloud_number(data.get(name), name) for name in ("id", "version")}
+    status = data.get("status")
+    if status not in CLOUD_STATUSES:
+        raise GateInputError(
+            "invalid_field", f"status must be one of {', '.join(CLOUD_STATUSES)}", "status"
+        )
+    line, gate = parse_ordered_line(
+        {k: v for k, v in data.items() if k not in ("id", "version", "status")}
+    )
+    return CloudLine(numbers["id"], numbers["version"], status, gate, line)
+
+
 def parse_acceptance(data: Any) -> Acceptance:
     data = _object(data, {"qty", "direction", "gtin", "lot", "weight_kg", "customer", "note"})
     qty = data.get("qty")
@@ -220,7 +330,7 @@ def parse_acceptance(data: Any) -> Acceptance:
     )
 
 
-def _object(data: Any, allowed: set[str]) -> Mapping[str, Any]:
+def _object(data: Any, allowed: Collection[str]) -> Mapping[str, Any]:
     if data is None:
         return {}
     if not isinstance(data, Mapping):
@@ -247,6 +357,8 @@ def _optional_text(data: Mapping[str, Any], field: str, limit: int) -> str | Non
         raise GateInputError(
             "invalid_field", f"{field} must be text of 1..{limit} characters", field
         )
+    if not value.strip().isprintable():  # as movements: the line becomes one
+        raise GateInputError("invalid_field", f"{field} contains control characters", field)
     return value.strip()
 
 

@@ -27,6 +27,12 @@ GATE_SCHEMA: dict[str, Any] = {
             "default": False,
             "description": "also read ISO 6346 container numbers by OCR (about 0.7 s a frame)",
         },
+        "ocr_plates": {
+            "type": "boolean",
+            "default": False,
+            "description": "also read Chinese truck plates by OCR: each truck becomes a"
+            " logged event of kind plate",
+        },
     },
 }
 
@@ -136,10 +142,10 @@ def gate_paths() -> dict[str, Any]:
                 tags=TAGS,
             ),
             "get": operation(
-                "Expected pallets, newest first",
+                "Expected pallets, newest first: this gate's and the cloud's for any gate",
                 params=[
                     GATE,
-                    query("status", "open, claimed, held, received or shipped"),
+                    query("status", "open, claimed, held, received, shipped or cancelled"),
                     *PAGE_PARAMS,
                 ],
                 responses=listing,
@@ -174,7 +180,7 @@ def gate_paths() -> dict[str, Any]:
                     GATE,
                     *(
                         query(name, f"only events with this {name}")
-                        for name in ("outcome", "kind", "sscc", "gtin")
+                        for name in ("outcome", "kind", "sscc", "gtin", "plate")
                     ),
                     *PAGE_PARAMS,
                 ],

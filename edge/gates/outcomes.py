@@ -61,8 +61,9 @@ def settle_event(
     event = gates.get_event(event_id)
     if event is None or event["outcome"] != "open":
         return event
-    if event["kind"] == "container" and not event["gtin"]:
-        # Containers are logged: expected goods are pallets (SSCC or GTIN), not boxes of steel.
+    if event["kind"] == "plate" or (event["kind"] == "container" and not event["gtin"]):
+        # Containers and trucks are logged: expected goods are pallets (SSCC or GTIN), not
+        # boxes of steel or the vehicles that bring them.
         gates.finish_event(event_id, "logged")
         return gates.get_event(event_id)
     match = gates.match_event(event_id)

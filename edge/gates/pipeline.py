@@ -4,7 +4,8 @@ The box has two cores and the PDAs need one, so all cameras share a single decod
 Sources (pushes, drop folders, streams) only put frames on the queue. When it is full the
 oldest frame is dropped: a frame is cheap to lose (the next one shows the same pallet), an
 event is not, and events are only made after decoding. While frames wait, barcode decoding
-skips its escalating retries and the optional container OCR, so the queue drains faster.
+skips its escalating retries and the optional OCR (container numbers, truck plates), so the
+queue drains faster.
 
 The worker decodes a frame, turns its symbols into identities, feeds the gate's tracker and
 writes what the tracker says: a new event, a sighting, a settled pass whose meaning
@@ -25,7 +26,7 @@ from typing import Any
 import numpy as np
 
 from cangyun.timeutil import format_ts
-from edge.gates import outcomes, tracker
+from edge.gates import outcomes, plates, tracker
 from edge.gates.store import GateNotFound, GateStore
 from edge.gates.tracker import Code, PalletPass, Sighting, Tracker, Update
 from edge.store import EdgeStore
@@ -164,6 +165,11 @@ def containers_in_text(lines: list[str]) -> tuple[Code, ...]:
         except id_codes.CodeError:
             continue
     return tuple(Code("container", container=n) for n in numbers)
+
+
+def plates_in_text(lines: list[str]) -> tuple[Code, ...]:
+    """Truck plates in OCR lines. A plate has no check digit: it always needs two frames."""
+    return tuple(Code("plate", plate=p, checked=False) for p in plates.plates_in_text(lines))
 
 
 class GateHub:
@@ -310,12 +316,17 @@ class GateHub:
         started = time.perf_counter()
         report = decode(frame.gray, budget_ms=self.budget_ms, escalate=quiet)
         found = codes_from_symbols(report.symbols)
-        if config.ocr_containers and quiet and self.read_text is not None:
+        wants_text = config.ocr_containers or config.ocr_plates
+        if wants_text and quiet and self.read_text is not None:
             try:
-                found += containers_in_text(self.read_text(frame.gray))
+                lines = self.read_text(frame.gray)  # one OCR pass serves both readers
+                if config.ocr_containers:
+                    found += containers_in_text(lines)
+                if config.ocr_plates:
+                    found += plates_in_text(lines)
             except Exception as exc:  # noqa: BLE001 - OCR missing or failing: barcodes still count
-                self.last_error = f"container OCR: {type(exc).__name__}: {exc}"
-                log.warning("gate %s: container OCR failed: %s", frame.gate, exc)
+                self.last_error = f"gate OCR: {type(exc).__name__}: {exc}"
+                log.warning("gate %s: OCR failed: %s", frame.gate, exc)
         elapsed_ms = (time.perf_counter() - started) * 1000
         with self._lock:
             counters = self._camera(frame.gate, frame.camera, frame.source)

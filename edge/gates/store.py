@@ -26,6 +26,7 @@ from cangyun.movement import grams_to_kg
 from cangyun.timeutil import format_ts
 from edge.gates.model import (
     CameraConfig,
+    CloudLine,
     ExpectedLine,
     GateConfig,
     check_code,
@@ -40,6 +41,7 @@ migrations = Migrations("cangyun-edge-gates")
 
 # Outcomes of an event. "open": the pallet is still in view (or was, moments ago).
 FINAL_OUTCOMES = ("received", "shipped", "held", "accepted", "rejected", "duplicate", "logged")
+EVENT_FILTERS = ("outcome", "kind", "sscc", "gtin", "plate")
 
 
 @migrations()
@@ -105,6 +107,43 @@ def m001_gates(db: sqlite_utils.Database) -> None:
             message TEXT NOT NULL,
             event_id INTEGER, hold_id INTEGER,
             created_at TEXT NOT NULL)""",
+    ]
+    for statement in statements:
+        db.execute(statement)
+
+
+@migrations()
+def m002_plates_and_cloud_lines(db: sqlite_utils.Database) -> None:
+    """Truck plates (a gate option and the event's plate) and expected lines from the cloud.
+
+    A cloud line keeps its cloud id (unique: the same command twice changes nothing) and the
+    change stamp it was sent with. It may name a gate this box does not have (yet) or none
+    at all (any gate of its direction), so ``gate`` loses its NOT NULL and its reference to
+    ``gates``: SQLite cannot drop either in place, hence the rebuild. Nothing refers to
+    ``gate_expected`` by foreign key, so the rebuild is safe with foreign keys on.
+    """
+    statements = [
+        "ALTER TABLE gates ADD COLUMN ocr_plates INTEGER NOT NULL DEFAULT 0",
+        "ALTER TABLE gate_events ADD COLUMN plate TEXT",
+        """CREATE TABLE gate_expected_new (
+            id INTEGER PRIMARY KEY,
+            gate TEXT,
+            direction TEXT NOT NULL CHECK (direction IN ('in', 'out')),
+            sscc TEXT, gtin TEXT, lot TEXT,
+            qty INTEGER NOT NULL, weight_g INTEGER, customer TEXT, reference TEXT,
+            status TEXT NOT NULL DEFAULT 'open',
+            event_id INTEGER, movement_id TEXT,
+            created_at TEXT NOT NULL, done_at TEXT,
+            cloud_id INTEGER, cloud_version INTEGER)""",
+        """INSERT INTO gate_expected_new (id, gate, direction, sscc, gtin, lot, qty, weight_g,
+             customer, reference, status, event_id, movement_id, created_at, done_at)
+           SELECT id, gate, direction, sscc, gtin, lot, qty, weight_g, customer, reference,
+             status, event_id, movement_id, created_at, done_at FROM gate_expected""",
+        "DROP TABLE gate_expected",
+        "ALTER TABLE gate_expected_new RENAME TO gate_expected",
+        "CREATE INDEX gate_expected_sscc ON gate_expected(gate, sscc, status)",
+        "CREATE INDEX gate_expected_gtin ON gate_expected(gate, gtin, status)",
+        "CREATE UNIQUE INDEX gate_expected_cloud ON gate_expected(cloud_id)",
     ]
     for statement in statements:
         db.execute(statement)
@@ -185,13 +224,14 @@ class GateStore:
                 raise GateExists(f"gate {gate.code} exists already")
             conn.execute(
                 """INSERT INTO gates (code, direction, token_hash, window_s, ocr_containers,
-                     created_at) VALUES (?, ?, ?, ?, ?, ?)""",
+                     ocr_plates, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)""",
                 (
                     gate.code,
                     gate.direction,
                     token_hash(token),
                     gate.window_s,
                     int(gate.ocr_containers),
+                    int(gate.ocr_plates),
                     _now_text(),
                 ),
             )
@@ -230,7 +270,11 @@ class GateStore:
         if row is None:
             raise GateNotFound(code)
         return GateConfig(
-            row["code"], row["direction"], row["window_s"], bool(row["ocr_containers"])
+            row["code"],
+            row["direction"],
+            row["window_s"],
+            bool(row["ocr_containers"]),
+            bool(row["ocr_plates"]),
         )
 
     def list_gates(self) -> list[dict[str, Any]]:
@@ -328,11 +372,94 @@ class GateStore:
     def list_expected(
         self, gate: str, *, status: str | None, before_id: int | None, limit: int
     ) -> tuple[int, list[dict[str, Any]], int | None]:
-        where, args = ["gate = ?"], [gate]
+        """The gate's lines and the cloud's lines for any gate of its direction."""
+        directions = _directions(self.gate_config(gate).direction)
+        marks = ", ".join("?" * len(directions))
+        where = [f"(gate = ? OR (gate IS NULL AND direction IN ({marks})))"]
+        args: list[Any] = [gate, *directions]
         if status:
             where.append("status = ?")
             args.append(status)
         return self._page("gate_expected", where, args, before_id, limit, _expected_row)
+
+    def apply_cloud_lines(
+        self,
+        lines: list[CloudLine],
+        *,
+        version: int,
+        span: tuple[int, int | None] | None = None,
+    ) -> dict[str, int]:
+        """Take the lines of one ``expected`` command from the cloud, in one transaction.
+
+        Keyed by cloud id, so a repeated command changes nothing. A cloud line only ever
+        goes from open to cancelled, received or shipped, and a line this box has claimed,
+        held or done keeps its status: applying commands in any order ends the same way.
+        ``span`` (after_id, through_id or None): this command is the part of the full set
+        of open lines with cloud ids in that range, so open lines here in the range that it
+        does not list, and that existed at ``version``, are no longer expected.
+        """
+        counts = {"added": 0, "closed": 0, "unchanged": 0, "unplaced": 0}
+        now = _now_text()
+        with self._write() as conn:
+            gates = {
+                r["code"]: _directions(r["direction"])
+                for r in conn.execute("SELECT code, direction FROM gates")
+            }
+            for cloud in lines:
+                row = conn.execute(
+                    "SELECT id, status FROM gate_expected WHERE cloud_id = ?", (cloud.id,)
+                ).fetchone()
+                if cloud.status == "open" and row is None:
+                    line = cloud.line
+                    conn.execute(
+                        """INSERT INTO gate_expected (gate, direction, sscc, gtin, lot, qty,
+                             weight_g, customer, reference, created_at, cloud_id, cloud_version)
+                           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
+                        (
+                            cloud.gate,
+                            line.direction,
+                            line.sscc,
+                            line.gtin,
+                            line.lot,
+                            line.qty,
+                            line.weight_g,
+                            line.customer,
+                            line.reference,
+                            now,
+                            cloud.id,
+                            cloud.version,
+                        ),
+                    )
+                    counts["added"] += 1
+                    if cloud.gate is not None and line.direction not in gates.get(cloud.gate, ()):
+                        counts["unplaced"] += 1  # stored: matched once such a gate exists
+                elif cloud.status != "open" and row is not None and row["status"] == "open":
+                    conn.execute(
+                        """UPDATE gate_expected SET status = ?, cloud_version = ?, done_at = ?
+                           WHERE id = ?""",
+                        (cloud.status, cloud.version, now, row["id"]),
+                    )
+                    counts["closed"] += 1
+                else:
+                    counts["unchanged"] += 1
+            if span is not None:
+                after, through = span
+                listed = {cloud.id for cloud in lines}
+                stale = conn.execute(
+                    """SELECT id, cloud_id FROM gate_expected WHERE cloud_id > ?
+                         AND (? IS NULL OR cloud_id <= ?) AND status = 'open'
+                         AND cloud_version <= ?""",
+                    (after, through, through, version),
+                ).fetchall()
+                for row in stale:
+                    if row["cloud_id"] not in listed:
+                        conn.execute(
+                            """UPDATE gate_expected SET status = 'cancelled', done_at = ?
+                               WHERE id = ?""",
+                            (now, row["id"]),
+                        )
+                        counts["closed"] += 1
+        return counts
 
     # --- events -------------------------------------------------------------------------
 
@@ -340,8 +467,8 @@ class GateStore:
         with self._write() as conn:
             cursor = conn.execute(
                 """INSERT INTO gate_events (gate, direction, kind, sscc, gtin, lot, container,
-                     first_seen, last_seen, frames, cameras)
-                   VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
+                     plate, first_seen, last_seen, frames, cameras)
+                   VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
                 (
                     gate,
                     direction,
@@ -350,6 +477,7 @@ class GateStore:
                     passage.gtin,
                     passage.lot,
                     passage.container,
+                    passage.plate,
                     passage.first_seen,
                     passage.last_seen,
                     passage.frames,
@@ -392,7 +520,7 @@ class GateStore:
         self, gate: str, *, filters: dict[str, str], before_id: int | None, limit: int
     ) -> tuple[int, list[dict[str, Any]], int | None]:
         where, args = ["gate = ?"], [gate]
-        for column in ("outcome", "kind", "sscc", "gtin"):
+        for column in EVENT_FILTERS:
             if column in filters:
                 where.append(f"{column} = ?")
                 args.append(filters[column])
@@ -421,6 +549,7 @@ class GateStore:
                     frames=r["frames"],
                     cameras=tuple(orjson.loads(r["cameras"])),
                     settled=r["outcome"] != "open",
+                    plate=r["plate"],
                 ),
             )
             for r in rows
@@ -450,7 +579,7 @@ class GateStore:
                     "SELECT * FROM gate_expected WHERE id = ?", (event["expected_id"],)
                 ).fetchone()
                 return Match(_expected_row(line), line["direction"])
-            directions = ("in", "out") if gate["direction"] == "both" else (gate["direction"],)
+            directions = _directions(gate["direction"])
             line = _find_line(conn, event, directions)
             if line is not None:
                 conn.execute(
@@ -468,8 +597,8 @@ class GateStore:
             if event["sscc"]:
                 for direction in directions:
                     done = conn.execute(
-                        """SELECT * FROM gate_expected WHERE gate = ? AND sscc = ?
-                             AND direction = ? AND status IN ('received', 'shipped')
+                        """SELECT * FROM gate_expected WHERE (gate = ? OR gate IS NULL)
+                             AND sscc = ? AND direction = ? AND status IN ('received', 'shipped')
                            ORDER BY id DESC LIMIT 1""",
                         (event["gate"], event["sscc"], direction),
                     ).fetchone()
@@ -668,8 +797,8 @@ def _find_line(
     if event["sscc"]:
         for direction in directions:
             line = conn.execute(
-                """SELECT * FROM gate_expected WHERE gate = ? AND direction = ?
-                     AND status = 'open' AND sscc = ? ORDER BY id LIMIT 1""",
+                """SELECT * FROM gate_expected WHERE (gate = ? OR gate IS NULL)
+                     AND direction = ? AND status = 'open' AND sscc = ? ORDER BY id LIMIT 1""",
                 (event["gate"], direction, event["sscc"]),
             ).fetchone()
             if line is not None:
@@ -677,8 +806,8 @@ def _find_line(
     if event["gtin"]:
         for direction in directions:
             line = conn.execute(
-                """SELECT * FROM gate_expected WHERE gate = ? AND direction = ?
-                     AND status = 'open' AND sscc IS NULL AND gtin = ?
+                """SELECT * FROM gate_expected WHERE (gate = ? OR gate IS NULL)
+                     AND direction = ? AND status = 'open' AND sscc IS NULL AND gtin = ?
                      AND (lot IS NULL OR lot = ?)
                    ORDER BY id LIMIT 1""",
                 (event["gate"], direction, event["gtin"], event["lot"] or ""),
@@ -736,14 +865,26 @@ def _ts(seconds: float | None) -> str | None:
 
 
 def identity_text(
-    kind: str, sscc: str | None, gtin: str | None, lot: str | None, container: str | None
+    kind: str,
+    sscc: str | None,
+    gtin: str | None,
+    lot: str | None,
+    container: str | None,
+    plate: str | None = None,
 ) -> str:
-    """The pallet's identity as people read it: the SSCC, (01)GTIN(10)lot, or the container."""
+    """What went through as people read it: the SSCC, (01)GTIN(10)lot, the container or the
+    truck's plate."""
     if kind == "sscc" and sscc:
         return sscc
     if kind == "gtin" and gtin:
         return f"(01){gtin}" + (f"(10){lot}" if lot else "")
+    if kind == "plate" and plate:
+        return plate
     return container or ""
+
+
+def _directions(gate_direction: str) -> tuple[str, ...]:
+    return ("in", "out") if gate_direction == "both" else (gate_direction,)
 
 
 def _gate_row(row: sqlite3.Row, cameras: list[sqlite3.Row]) -> dict[str, Any]:
@@ -752,6 +893,7 @@ def _gate_row(row: sqlite3.Row, cameras: list[sqlite3.Row]) -> dict[str, Any]:
         "direction": row["direction"],
         "window_s": row["window_s"],
         "ocr_containers": bool(row["ocr_containers"]),
+        "ocr_plates": bool(row["ocr_plates"]),
         "created_at": row["created_at"],
         "cameras": [_camera_row(c) for c in cameras],
     }
@@ -783,6 +925,8 @@ def _expected_row(row: sqlite3.Row) -> dict[str, Any]:
         "movement_id": row["movement_id"],
         "created_at": row["created_at"],
         "done_at": row["done_at"],
+        "source": "edge" if row["cloud_id"] is None else "cloud",
+        "cloud_id": row["cloud_id"],
     }
 
 
@@ -793,12 +937,13 @@ def _event_row(row: sqlite3.Row) -> dict[str, Any]:
         "direction": row["direction"],
         "kind": row["kind"],
         "identity": identity_text(
-            row["kind"], row["sscc"], row["gtin"], row["lot"], row["container"]
+            row["kind"], row["sscc"], row["gtin"], row["lot"], row["container"], row["plate"]
         ),
         "sscc": row["sscc"],
         "gtin": row["gtin"],
         "lot": row["lot"],
         "container": row["container"],
+        "plate": row["plate"],
         "first_seen": _ts(row["first_seen"]),
         "last_seen": _ts(row["last_seen"]),
         "frames": row["frames"],

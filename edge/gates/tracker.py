@@ -3,13 +3,15 @@
 The rules, in the order they apply to each frame:
 
 1. **Grouping.** Codes read on one frame are grouped by pallet: every SSCC and every
-   container number anchors its own group; a GTIN (with or without lot) joins the nearest
+   container number anchors its own group, and so does every truck plate (a vehicle rather
+   than a pallet, tracked by the same rules); a GTIN (with or without lot) joins the nearest
    SSCC on the frame (the same label carries both), otherwise it forms a group of its own.
    A pallet's identity is its SSCC, else its GTIN and lot, else its container number.
 2. **Confirmation.** A group that matches no pass yet is a candidate until it has been seen
    on ``confirm_frames`` (2) frames of the same camera within ``confirm_window_s``, or once
    on a pushed snapshot when every code in it carries a valid check digit (SSCC, GTIN and
-   container numbers all do). One stray misread therefore never makes an event.
+   container numbers all do; plates have none, so a plate always needs two frames). One
+   stray misread therefore never makes an event.
 3. **One pass per pallet.** A confirmed group opens a pass. Later sightings of the same
    identity within ``window_s`` (default 60 s, measured from the last sighting) extend that
    pass instead of opening another: a forklift that stops, backs up or comes through twice
@@ -34,24 +36,26 @@ PASS_WINDOW_S = 60.0
 SETTLE_S = 2.0
 SETTLE_MAX_S = 30.0
 
-KINDS = ("sscc", "gtin", "container")
+KINDS = ("sscc", "gtin", "container", "plate")
+ANCHORS = ("sscc", "container", "plate")  # kinds that are a thing of their own on a frame
 
 
 @dataclass(frozen=True)
 class Code:
     """One identity read on a frame."""
 
-    kind: str  # sscc | gtin | container
+    kind: str  # sscc | gtin | container | plate
     sscc: str | None = None
     gtin: str | None = None
     lot: str | None = None
     container: str | None = None
     centre: tuple[float, float] | None = None  # where on the frame, to pair a label's codes
     checked: bool = True  # carries a valid check digit
+    plate: str | None = None  # a truck's licence plate, e.g. 沪A12345
 
     @property
     def key(self) -> str:
-        return identity_key(self.kind, self.sscc, self.gtin, self.lot, self.container)
+        return identity_key(self.kind, self.sscc, self.gtin, self.lot, self.container, self.plate)
 
 
 @dataclass(frozen=True)
@@ -79,10 +83,11 @@ class PalletPass:
     frames: int
     cameras: tuple[str, ...]
     settled: bool = False
+    plate: str | None = None
 
     @property
     def key(self) -> str:
-        return identity_key(self.kind, self.sscc, self.gtin, self.lot, self.container)
+        return identity_key(self.kind, self.sscc, self.gtin, self.lot, self.container, self.plate)
 
 
 @dataclass(frozen=True)
@@ -95,12 +100,19 @@ class Update:
 
 
 def identity_key(
-    kind: str, sscc: str | None, gtin: str | None, lot: str | None, container: str | None
+    kind: str,
+    sscc: str | None,
+    gtin: str | None,
+    lot: str | None,
+    container: str | None,
+    plate: str | None = None,
 ) -> str:
     if kind == "sscc":
         return f"sscc:{sscc}"
     if kind == "gtin":
         return f"gtin:{gtin}:{lot or ''}"
+    if kind == "plate":
+        return f"plate:{plate}"
     return f"container:{container}"
 
 
@@ -112,10 +124,11 @@ class _Group:
     lot: str | None = None
     container: str | None = None
     checked: bool = True
+    plate: str | None = None
 
     @property
     def key(self) -> str:
-        return identity_key(self.kind, self.sscc, self.gtin, self.lot, self.container)
+        return identity_key(self.kind, self.sscc, self.gtin, self.lot, self.container, self.plate)
 
     def absorb(self, code: Code) -> None:
         self.gtin = self.gtin or code.gtin
@@ -134,11 +147,15 @@ def group_codes(codes: tuple[Code, ...]) -> list[_Group]:
     groups: dict[str, _Group] = {}
     anchors: list[tuple[Code, _Group]] = []
     for code in codes:
-        if code.kind in ("sscc", "container"):
+        if code.kind in ANCHORS:
             group = groups.get(code.key)
             if group is None:
                 group = groups[code.key] = _Group(
-                    code.kind, sscc=code.sscc, container=code.container, checked=code.checked
+                    code.kind,
+                    sscc=code.sscc,
+                    container=code.container,
+                    checked=code.checked,
+                    plate=code.plate,
                 )
                 if code.kind == "sscc":
                     anchors.append((code, group))
@@ -287,7 +304,7 @@ class Tracker:
                 return max(recent_sscc, key=lambda p: p.last_seen)
             same = [p for p in live if p.kind == "gtin" and p.key == key]
             return same[0] if same else None
-        same = [p for p in live if p.kind == "container" and p.container == group.container]
+        same = [p for p in live if p.kind == group.kind and p.key == group.key]
         return same[0] if same else None
 
     def _extend(self, passage: PalletPass, group: _Group, sighting: Sighting) -> PalletPass:
@@ -338,6 +355,7 @@ class Tracker:
             last_seen=now,
             frames=len(candidate.frames),
             cameras=(sighting.camera,),
+            plate=group.plate,
         )
         self._next_number += 1
         self._passes[passage.number] = passage

@@ -64,6 +64,12 @@ EXAMPLES: dict[tuple[str, str], Any] = {
     ("post", "/api/v1/warehouses/{code}/zones"): {"code": "z9", "name": "hijacked"},
     ("post", "/api/v1/warehouses/{code}/locations"): {"code": "Z-99"},
     ("post", "/api/v1/warehouses/{code}/locations/bulk"): {"aisles": 1, "racks": 1, "levels": 1},
+    ("post", "/api/v1/warehouses/{code}/expected"): {
+        "direction": "in",
+        "sscc": "069123456789012340",
+        "qty": 1,
+        "reference": B_MARK,
+    },
     # The body names A's warehouse: B must not be able to put a device into it.
     ("post", "/api/v1/devices"): {"warehouse": "{a.warehouse}", "code": "b-sneak", "kind": "edge"},
     ("patch", "/api/v1/devices/{code}"): {"name": "hijacked"},
@@ -150,6 +156,11 @@ def populate(cloud: Any, token: str, mark: str, prefix: str) -> dict[str, Any]:
         f"/warehouses/{ids['warehouse']}/locations",
         {"code": "A-01-01", "name": mark, "zone": "z1"},
     )["code"]
+    ids["line_id"] = ok(
+        "POST",
+        f"/warehouses/{ids['warehouse']}/expected",
+        {"direction": "in", "gtin": "06901234567892", "qty": 3, "reference": mark},
+    )["id"]
     ids["device"] = ok(
         "POST",
         "/devices",
@@ -222,6 +233,7 @@ def concrete_path(path: str, a: TenantA) -> str:
         "task_id",
         "message_id",
         "location",
+        "line_id",
     ):
         path = path.replace("{" + name + "}", str(a.ids[name]))
     assert "{" not in path, f"no identifier of A for {path}"
@@ -287,3 +299,15 @@ def test_b_sessions_end_without_touching_a(two_tenants):
     assert cloud.call("GET", "/api/v1/auth/me", b_token).status_code == 401
     assert snapshot(cloud.engine, a.tenant_id) == before
     assert cloud.call("GET", "/api/v1/auth/me", a.token).status_code == 200
+
+
+def test_expected_lines_stay_with_their_tenant(two_tenants):
+    """B names A's line under B's own warehouse: still nothing; B's list holds B's alone."""
+    cloud, a, b_token = two_tenants
+    before = snapshot(cloud.engine, a.tenant_id)
+    path = f"/api/v1/warehouses/b-wh/expected/{a.line_id}"
+    assert cloud.call("DELETE", path, b_token).status_code == 404
+    listed = cloud.call("GET", "/api/v1/warehouses/b-wh/expected", b_token)
+    text = listed.get_data(as_text=True)
+    assert listed.status_code == 200 and B_MARK in text and A_MARK not in text
+    assert snapshot(cloud.engine, a.tenant_id) == before

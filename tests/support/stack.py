@@ -29,6 +29,7 @@ FAST_SYNC_ENV = {
     "CANGYUN_SYNC_BACKOFF_CAP_S": "2",
     "CANGYUN_SYNC_HEARTBEAT_S": "0.5",
     "CANGYUN_CLOUD_LICENCE_SWEEP_S": "1",  # a paid order reaches the box within seconds
+    "CANGYUN_CLOUD_EXPECTED_SWEEP_S": "0.5",  # so does a new or cancelled expected line
 }
 TENANT, WAREHOUSE, DEVICE = "acme", "sh-01", "sh-01-edge1"
 SUBSCRIBED = "subscribed to"
