@@ -147,11 +147,16 @@ def test_a_revoked_box_is_never_due(site):
 
 
 def test_a_year_package_licence_ends_with_the_period(site):
-    site.cloud.buy(site.token, "traceability", billing_mode="period", add_ons=(), business_area_m2=80)
+    site.cloud.buy(
+        site.token, "traceability", billing_mode="period", add_ons=(), business_area_m2=80
+    )
     held = site.cloud.call("GET", "/api/v1/licence", site.token).get_json()
     period_end = datetime.fromisoformat(held["period_ends_at"])
     (box,) = licensing.boxes_due(site.cloud.engine, utcnow())
     mid_year = licensing.grant(box, site.cloud.engine, utcnow())
-    assert mid_year is not None and mid_year.valid_until - mid_year.issued_at == licensing.Terms().lease
+    assert (
+        mid_year is not None
+        and mid_year.valid_until - mid_year.issued_at == licensing.Terms().lease
+    )
     near_end = licensing.grant(box, site.cloud.engine, period_end - timedelta(days=5))
     assert near_end is not None and near_end.valid_until == period_end

@@ -107,8 +107,10 @@ def test_hard_photos_beat_a_single_zxing_pass_clearly():
             (barcodes.FORMAT_NAMES.get(r.format.name, r.format.name.lower()), r.text)
             for r in zxingcpp.read_barcodes(gray, text_mode=zxingcpp.TextMode.Plain)
         }
-        got = {(s.format, s.content)
-               for s in barcodes.decode(gray, expected=len(want), budget_ms=NO_BUDGET_MS).symbols}
+        got = {
+            (s.format, s.content)
+            for s in barcodes.decode(gray, expected=len(want), budget_ms=NO_BUDGET_MS).symbols
+        }
         expected += len(want)
         raw_found += len(want & raw)
         engine_found += len(want & got)

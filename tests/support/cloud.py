@@ -94,18 +94,29 @@ class Cloud:
         assert response.status_code == 201, response.get_json()
         return response.get_json()
 
-    def buy(self, token: str, edition: str = "professional", billing_mode: str = "flow",
-            quantity: int = 1, add_ons: tuple[str, ...] = ("managed_operations",),
-            **extra: Any) -> list[dict[str, Any]]:
+    def buy(
+        self,
+        token: str,
+        edition: str = "professional",
+        billing_mode: str = "flow",
+        quantity: int = 1,
+        add_ons: tuple[str, ...] = ("managed_operations",),
+        **extra: Any,
+    ) -> list[dict[str, Any]]:
         """Order and pay a package (and add-ons) through the API, as a customer would."""
         bought = []
-        for body in [{"edition": edition, "billing_mode": billing_mode, "quantity": quantity,
-                      **extra}] + [{"add_on": a, "quantity": 1} for a in add_ons]:
+        for body in [
+            {"edition": edition, "billing_mode": billing_mode, "quantity": quantity, **extra}
+        ] + [{"add_on": a, "quantity": 1} for a in add_ons]:
             order = self.call("POST", "/api/v1/orders", token, json=body)
             assert order.status_code == 201, order.get_json()
             order_id = order.get_json()["id"]
-            paid = self.call("POST", f"/api/v1/orders/{order_id}/pay", token,
-                             json={"payment_reference": f"TEST-{edition}-{order_id}-{body}"[:90]})
+            paid = self.call(
+                "POST",
+                f"/api/v1/orders/{order_id}/pay",
+                token,
+                json={"payment_reference": f"TEST-{edition}-{order_id}-{body}"[:90]},
+            )
             assert paid.status_code == 200, paid.get_json()
             bought.append(paid.get_json())
         return bought
