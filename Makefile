@@ -25,6 +25,7 @@ bench: install
 	$(BIN)/python bench/scan.py
 	$(BIN)/python bench/metering.py
 	$(BIN)/python bench/gate.py
+	$(BIN)/python bench/pda_latency.py
 
 lint: install
 	$(BIN)/ruff check .

@@ -29,7 +29,7 @@ from cangyun.settings import dump_settings
 
 log = logging.getLogger(__name__)
 
-DEFAULT_PORTS = {"edge": 8080, "cloud": 8000, "broker": 18830}
+DEFAULT_PORTS = {"edge": 8080, "edge_https": 8443, "cloud": 8000, "broker": 18830}
 TENANT, WAREHOUSE, DEVICE = "demo", "wh1", "demo-edge-1"
 GATE = "dock-1"
 # The demo tenant has bought what shows the most: 专业版 by tonne-days, OCR and 代运营.
@@ -157,6 +157,10 @@ class Demo:
             db_path.parent.mkdir(parents=True, exist_ok=True)
             token = ensure_gate(db_path, GATE, "in")
             self.state["camera_token"] = token or set_camera_token(db_path, GATE)
+        from edge.operators import ensure_operator
+
+        # The PDA login of the READY line; idempotent, so a rerun keeps sessions.
+        ensure_operator(edge_settings, OPERATOR_USER, self.state["operator_password"], "演示操作员")
         _save_state(self.state_path, self.state)
         self.write_private("edge.toml", dump_settings(edge_settings))
 
@@ -175,6 +179,7 @@ class Demo:
                 base.edge,
                 host="0.0.0.0",
                 port=self.ports["edge"],
+                https_port=self.ports["edge_https"],
                 data_dir=self.data_dir / "edge",
                 api_token=self.state["edge_token"],
             ),
@@ -258,6 +263,10 @@ class Demo:
     def ready_line(self) -> dict[str, Any]:
         return {
             "edge_url": f"http://127.0.0.1:{self.ports['edge']}",
+            # The PDA page; on a phone use https://<this machine>:<port>/ (camera needs it).
+            "pda_url": f"http://127.0.0.1:{self.ports['edge']}/pda/",
+            "pda_https_url": f"https://127.0.0.1:{self.ports['edge_https']}/pda/",
+            "console_url": f"http://127.0.0.1:{self.ports['cloud']}/console/",
             "cloud_url": f"http://127.0.0.1:{self.ports['cloud']}",
             "broker_url": f"mqtt://127.0.0.1:{self.ports['broker']}",
             "edge_token": self.state["edge_token"],
@@ -283,6 +292,9 @@ class Demo:
     help="where all demo state lives",
 )
 @click.option("--edge-port", type=int, default=None, help="edge HTTP port (default 8080)")
+@click.option(
+    "--edge-https-port", type=int, default=None, help="edge HTTPS port for PDAs (default 8443)"
+)
 @click.option("--cloud-port", type=int, default=None, help="cloud HTTP port (default 8000)")
 @click.option("--broker-port", type=int, default=None, help="MQTT port (default 18830)")
 @click.option(
@@ -297,6 +309,7 @@ class Demo:
 def demo(
     data_dir: str,
     edge_port: int | None,
+    edge_https_port: int | None,
     cloud_port: int | None,
     broker_port: int | None,
     broker_kind: str,
@@ -320,6 +333,7 @@ def demo(
     state = _load_state(root / "demo-state.json")
     ports = {
         "edge": _choose_port("edge", edge_port, state),
+        "edge_https": _choose_port("edge_https", edge_https_port, state),
         "cloud": _choose_port("cloud", cloud_port, state),
         "broker": _choose_port("broker", broker_port, state),
     }
@@ -338,12 +352,12 @@ def demo(
         click.echo("READY " + json.dumps(line, ensure_ascii=False), nl=True)
         sys.stdout.flush()
         click.echo(
-            f"PDA: {line['edge_url']}  cloud: {line['cloud_url']}  logs: {root / 'logs'}\n"
+            f"PDA: {line['pda_url']}  console: {line['console_url']}  logs: {root / 'logs'}\n"
             "Press Ctrl-C to stop.",
             err=True,
         )
         if not no_browser and os.environ.get("DISPLAY"):
-            webbrowser.open(line["edge_url"])
+            webbrowser.open(line["pda_url"])
         runner.supervise()
     finally:
         runner.stop()

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import hmac
-import re
-from dataclasses import replace
 from datetime import UTC, datetime
 
 from flask import Blueprint, Response, current_app, g, request
@@ -27,7 +25,7 @@ from edge.settings import EdgeSettings
 from edge.stock import StockError
 from edge.store import EdgeStore, StorageFull
 from ocr_service.app import image_from_request
-from ocr_service.identify import Identified, clean, identify
+from ocr_service.identify import identify
 
 bp = Blueprint("edge_api", __name__, url_prefix="/api/v1")
 
@@ -36,7 +34,6 @@ MAX_IDEMPOTENCY_KEY = 128
 # The sync agent writes a heartbeat every few seconds; three missed beats mean it is gone.
 AGENT_TIMEOUT_FACTOR = 3
 # AI 00 (SSCC) or 01/02 (GTIN) with their fixed lengths, then the next AI's digits.
-_BARE_GS1 = re.compile(r"^(?:00\d{18}|0[12]\d{14})\d{2}")
 SESSION_COOKIE = "cangyun_pda_session"
 CSRF_HEADER = "X-Requested-With"
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
@@ -285,7 +282,7 @@ def create_scan() -> Response:
         code = data.get("code") if isinstance(data, dict) else None
         if not isinstance(code, str) or not code.strip() or len(code) > 4096:
             raise ApiError(422, "missing_code", 'send {"code": "..."} with the scanned text')
-        identified = _identify_wedge(code)
+        identified = identify(code)
         return json_response(
             {
                 "code": identified.to_json(),
@@ -301,18 +298,6 @@ def create_scan() -> Response:
         except licence.LicenceRefused as exc:
             raise _refused(exc) from exc
     return json_response(scanning.scan(image_from_request(), ocr=ocr))
-
-
-def _identify_wedge(code: str) -> Identified:
-    """``identify``, plus GS1-128 from a scanner that sends neither the AIM prefix nor GS
-    before a trailing variable-length field (e.g. ``01<gtin>10<lot>``): read it as a GS1
-    element string when it starts like one."""
-    identified = identify(code)
-    if identified.kind == "text" and _BARE_GS1.match(clean(code)):
-        as_gs1 = identify("]C1" + clean(code))
-        if as_gs1.kind == "gs1":
-            return replace(as_gs1, symbology=None)
-    return identified
 
 
 @bp.get("/openapi.json")

@@ -6,8 +6,10 @@ from typing import Any
 
 from flask import Flask, Response
 
+from cangyun import apidocs
 from cangyun.httpapi import json_response, register_error_handlers
 from edge import api, gates, pda
+from edge.openapi import spec
 from edge.operators import LockoutPolicy, OperatorStore
 from edge.settings import EdgeSettings
 from edge.store import EdgeStore
@@ -37,6 +39,7 @@ def create_app(settings: EdgeSettings, test_config: dict[str, Any] | None = None
     app.register_blueprint(api.bp)
     app.register_blueprint(pda.bp)  # the PDA web app: / and /pda/
     gates.init_app(app, settings, store)  # dock gate cameras: /api/v1/gates
+    apidocs.register(app, spec, "/api/v1/openapi.json")
 
     @app.get("/healthz")
     def healthz() -> Response:

@@ -19,6 +19,8 @@ from ocr_service.fields import gs1_fields
 # Printable stand-ins scanners and keyboards use for the GS1 separator.
 _GS_STANDINS = ("<GS>", "{GS}", "[GS]", "^]", "\u241d", "~1")
 _AIM = re.compile(r"^\][A-Za-z][0-9A-Za-z]")
+# A fixed-length AI (SSCC, GTIN, content GTIN) and its data, then the next AI's digits.
+_BARE_GS1 = re.compile(r"^(?:00\d{18}|0[12]\d{14})\d{2}")
 
 
 @dataclass(frozen=True)
@@ -65,6 +67,14 @@ def identify(text: str) -> Identified:
     if len(digits) > 16 and digits[:2] in ("00", "01", "02"):
         try:  # a GS1 string whose separators the scanner dropped, fixed-length AIs only
             message = gs1.parse_element_string(digits)
+            return Identified("gs1", message.hri(), gs1_fields(message), symbology)
+        except gs1.GS1Error:
+            pass
+    if not digits and _BARE_GS1.match(body):
+        # GS1-128 from a wedge that sends neither the AIM prefix nor a GS before the last,
+        # variable-length field (01<gtin>10<lot>): read it as an element string.
+        try:
+            message = gs1.parse("]C1" + body)
             return Identified("gs1", message.hri(), gs1_fields(message), symbology)
         except gs1.GS1Error:
             pass

@@ -23,6 +23,9 @@ from edge.store import EdgeStore
 
 READY_KEYS = {
     "edge_url",
+    "pda_url",
+    "pda_https_url",
+    "console_url",
     "cloud_url",
     "broker_url",
     "edge_token",
@@ -55,6 +58,8 @@ class DemoRun:
                 "--no-browser",
                 "--edge-port",
                 str(ports["edge"]),
+                "--edge-https-port",
+                str(ports["edge_https"]),
                 "--cloud-port",
                 str(ports["cloud"]),
                 "--broker-port",
@@ -120,9 +125,15 @@ def cloud_total(ready) -> int:
 
 @pytest.fixture
 def ports():
-    return {"edge": free_port(), "cloud": free_port(), "broker": free_port()}
+    return {
+        "edge": free_port(),
+        "edge_https": free_port(),
+        "cloud": free_port(),
+        "broker": free_port(),
+    }
 
 
+@pytest.mark.filterwarnings("ignore::urllib3.exceptions.InsecureRequestWarning")
 def test_demo_runs_stops_and_resumes(tmp_path, ports):
     data_dir = tmp_path / "demo"
     run = DemoRun(data_dir, ports)
@@ -156,6 +167,20 @@ def test_demo_runs_stops_and_resumes(tmp_path, ports):
         timeout=10,
     )
     assert pushed.status_code == 202, pushed.text
+    # The operator of the READY line logs in to the PDA page; the console answers.
+    assert requests.get(ready["pda_url"], timeout=10).status_code == 200
+    # Over HTTPS too (the box's own CA; trusting it is the PDA's business, not this test's).
+    assert requests.get(ready["pda_https_url"], timeout=10, verify=False).status_code == 200
+    pda = requests.Session()
+    pda.headers["X-Requested-With"] = "cangyun-pda"  # as the PDA page sends it
+    signed_in = pda.post(
+        ready["edge_url"] + "/api/v1/auth/login",
+        json={"username": ready["operator_user"], "password": ready["operator_password"]},
+        timeout=10,
+    )
+    assert signed_in.status_code == 200, signed_in.text
+    assert pda.get(ready["edge_url"] + "/api/v1/auth/session", timeout=10).status_code == 200
+    assert requests.get(ready["console_url"], timeout=10).status_code == 200
     login = requests.post(
         ready["cloud_url"] + "/api/v1/auth/login",
         timeout=10,
