@@ -135,19 +135,36 @@ def json_body(max_bytes: int = 1024 * 1024) -> Any:
         data = orjson.loads(raw)
     except orjson.JSONDecodeError as exc:
         raise ApiError(400, "invalid_json", f"request body is not valid JSON: {exc}") from exc
-    if b"\\u0000" in raw and _has_nul(data):  # only then is the walk worth it
-        raise ApiError(422, "invalid_text", "text in the body must not contain NUL characters")
+    if b"\\u0000" in raw:  # only then is the walk worth it
+        field = _nul_at(data, "")
+        if field is not None:
+            raise ApiError(
+                422,
+                "invalid_text",
+                "text in the body must not contain NUL characters",
+                {"field": field or "body"},
+            )
     return data
 
 
-def _has_nul(value: Any) -> bool:
+def _nul_at(value: Any, path: str) -> str | None:
+    """Where the first NUL character is (``name``, ``contacts[0].phone``), or None."""
     if isinstance(value, str):
-        return "\x00" in value
+        return path if "\x00" in value else None
     if isinstance(value, dict):
-        return any(_has_nul(k) or _has_nul(v) for k, v in value.items())
+        for key, item in value.items():
+            here = f"{path}.{key}" if path else str(key)
+            if "\x00" in str(key):
+                return here
+            found = _nul_at(item, here)
+            if found is not None:
+                return found
     if isinstance(value, list):
-        return any(_has_nul(v) for v in value)
-    return False
+        for index, item in enumerate(value):
+            found = _nul_at(item, f"{path}[{index}]")
+            if found is not None:
+                return found
+    return None
 
 
 def bearer_token() -> str | None:

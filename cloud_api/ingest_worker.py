@@ -14,6 +14,8 @@ import os
 import socket
 import threading
 import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import paho.mqtt.client as mqtt
@@ -21,7 +23,7 @@ import sqlalchemy as sa
 
 from cangyun import wire
 from cangyun.mqtt import Backoff, Link, make_client, parse_broker_url
-from cloud_api.ingest import IngestService
+from cloud_api.ingest import IngestService, Reply
 from cloud_api.settings import CloudSettings
 
 log = logging.getLogger(__name__)
@@ -29,6 +31,16 @@ log = logging.getLogger(__name__)
 STATS_INTERVAL_S = 30.0
 BACKOFF_BASE_S = 0.5
 BACKOFF_CAP_S = 30.0
+
+
+@dataclass
+class Sweep:
+    """A periodic downlink: ``collect`` returns what is due to be published now."""
+
+    name: str
+    every_s: float
+    collect: Callable[[], list[Reply]]
+    last: float = 0.0
 
 
 class IngestWorker:
@@ -73,47 +85,36 @@ class IngestWorker:
 
     def run(self) -> None:
         last_stats = self._clock()
-        # How soon a paid renewal reaches boxes that stay connected (no hello to answer).
-        sweep_every = self.settings.cloud.licence_sweep_s
-        last_sweep = self._clock() - sweep_every
-        # How soon a new or cancelled expected line reaches boxes that stay connected.
-        expected_every = self.settings.cloud.expected_sweep_s
-        last_expected = self._clock() - expected_every
+        # Downlinks for boxes that stay connected (no hello to answer): how soon a paid
+        # renewal, or a new or cancelled expected line, reaches them.
+        sweeps = [
+            Sweep("licences", self.settings.cloud.licence_sweep_s, self.service.licence_sweep),
+            Sweep("expected", self.settings.cloud.expected_sweep_s, self.service.expected_sweep),
+        ]
+        for sweep in sweeps:
+            sweep.last = self._clock() - sweep.every_s
         while not self._stop.is_set():
             self.link.step(self._stop)
             if self._clock() - last_stats >= STATS_INTERVAL_S:
                 last_stats = self._clock()
                 if self.stats:
                     log.info("ingest stats: %s", dict(self.stats))
-            if self.link.state == "connected" and self._clock() - last_sweep >= sweep_every:
-                last_sweep = self._clock()
-                self._sweep_licences()
-            if self.link.state == "connected" and self._clock() - last_expected >= expected_every:
-                last_expected = self._clock()
-                self._sweep_expected()
+            for sweep in sweeps:
+                if self.link.state == "connected" and self._clock() - sweep.last >= sweep.every_s:
+                    sweep.last = self._clock()
+                    self._publish_sweep(sweep)
         self.link.close()
 
-    def _sweep_licences(self) -> None:
+    def _publish_sweep(self, sweep: Sweep) -> None:
         try:
-            replies = self.service.licence_sweep()
+            replies = sweep.collect()
         except Exception:  # noqa: BLE001 - e.g. the database is down: next sweep
-            log.exception("licence sweep failed")
+            log.exception("%s sweep failed", sweep.name)
             return
         for reply in replies:
             self.client.publish(reply.topic, reply.payload, qos=1)
         if replies:
-            self.stats["licences_sent"] += len(replies)
-
-    def _sweep_expected(self) -> None:
-        try:
-            replies = self.service.expected_sweep()
-        except Exception:  # noqa: BLE001 - e.g. the database is down: next sweep
-            log.exception("expected goods sweep failed")
-            return
-        for reply in replies:
-            self.client.publish(reply.topic, reply.payload, qos=1)
-        if replies:
-            self.stats["expected_sent"] += len(replies)
+            self.stats[f"{sweep.name}_sent"] += len(replies)
 
     def _on_up(self) -> None:
         filters = wire.ingest_subscription(self.settings.mqtt.share_group or None)

@@ -10,7 +10,7 @@ from sqlalchemy.engine import Engine
 
 from cangyun.timeutil import utcnow
 from cloud_api.schema import tenant_plugins
-from cloud_api.store.accounts import Caller, audit
+from cloud_api.store.accounts import Caller, audit_caller
 from cloud_api.store.registry import NotFound
 
 CATALOGUE: dict[str, tuple[str, str]] = {
@@ -59,16 +59,7 @@ class TenantPlugins:
                         tenant_id=self.tenant_id, plugin=code, settings={}, enabled_at=utcnow()
                     )
                 )
-                audit(
-                    conn,
-                    self.tenant_id,
-                    caller.actor,
-                    "plugin.enabled",
-                    target=code,
-                    ip=ip,
-                    actor_user_id=caller.user_id,
-                    via_grant_id=caller.grant_id,
-                )
+                audit_caller(conn, self.tenant_id, caller, "plugin.enabled", target=code, ip=ip)
         return next(p for p in self.list() if p["code"] == code)
 
     def disable(self, code: str, caller: Caller, ip: str) -> dict[str, Any]:
@@ -80,16 +71,7 @@ class TenantPlugins:
                 )
             )
             if result.rowcount:
-                audit(
-                    conn,
-                    self.tenant_id,
-                    caller.actor,
-                    "plugin.disabled",
-                    target=code,
-                    ip=ip,
-                    actor_user_id=caller.user_id,
-                    via_grant_id=caller.grant_id,
-                )
+                audit_caller(conn, self.tenant_id, caller, "plugin.disabled", target=code, ip=ip)
         return next(p for p in self.list() if p["code"] == code)
 
     @staticmethod

@@ -18,7 +18,6 @@ import hashlib
 import re
 import secrets
 import sqlite3
-import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -28,7 +27,7 @@ from typing import Any
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
-from edge.store import connect, immediate, open_database
+from edge.store import SqliteFile, immediate, open_database
 
 MAX_FAILURES = 5  # failed logins in a row before the account locks
 LOCKOUT_S = 15 * 60.0
@@ -174,7 +173,7 @@ def token_hash(token: str) -> str:
 # --- the store -----------------------------------------------------------------------------
 
 
-class OperatorStore:
+class OperatorStore(SqliteFile):
     """Operator accounts and sessions in the edge database file."""
 
     def __init__(
@@ -190,20 +189,7 @@ class OperatorStore:
         self.policy = policy or LockoutPolicy()
         self.clock = clock  # tests replace it to expire sessions and lockouts
         open_database(self.path)
-        self._writer = connect(self.path)
-        self._write_lock = threading.Lock()
-        self._local = threading.local()
-
-    def close(self) -> None:
-        with self._write_lock:
-            self._writer.close()
-
-    def _reader(self) -> sqlite3.Connection:
-        conn = getattr(self._local, "conn", None)
-        if conn is None:
-            conn = connect(self.path)
-            self._local.conn = conn
-        return conn
+        super().__init__(self.path)
 
     # --- accounts --------------------------------------------------------------------
 

@@ -212,7 +212,34 @@ def _migrate(path: Path) -> str:
         conn.close()
 
 
-class EdgeStore:
+class SqliteFile:
+    """One edge SQLite file as a service uses it: a single writer connection behind a lock
+    (SQLite has one writer anyway; queuing here beats busy retries) and one reader per
+    thread, so reads never wait for a write. Opening and migrating is the subclass's job."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+        self._writer = connect(self.path)
+        self._write_lock = threading.Lock()
+        self._local = threading.local()
+        self._readers: list[sqlite3.Connection] = []
+
+    def close(self) -> None:
+        with self._write_lock:
+            self._writer.close()
+        for conn in self._readers:
+            conn.close()
+
+    def _reader(self) -> sqlite3.Connection:
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = connect(self.path)
+            self._local.conn = conn
+            self._readers.append(conn)
+        return conn
+
+
+class EdgeStore(SqliteFile):
     """The edge service's view: record movements, read movements, stock and sync status."""
 
     def __init__(
@@ -231,20 +258,7 @@ class EdgeStore:
         self.max_backlog = max_backlog
         self.min_free_disk_mb = min_free_disk_mb
         self.epoch = open_database(self.path)
-        self._writer = connect(self.path)
-        self._write_lock = threading.Lock()
-        self._local = threading.local()
-
-    def close(self) -> None:
-        with self._write_lock:
-            self._writer.close()
-
-    def _reader(self) -> sqlite3.Connection:
-        conn = getattr(self._local, "conn", None)
-        if conn is None:
-            conn = connect(self.path)
-            self._local.conn = conn
-        return conn
+        super().__init__(self.path)
 
     # --- writes -------------------------------------------------------------------------
 

@@ -88,6 +88,31 @@ def audit(
     )
 
 
+def audit_caller(
+    conn: sa.Connection,
+    tenant_id: int,
+    caller: Caller,
+    action: str,
+    *,
+    target: str = "",
+    details: dict[str, Any] | None = None,
+    ip: str = "",
+) -> None:
+    """What an authenticated caller did in ``tenant_id``, with the grant a staff member
+    acted under (the tenant sees who did it, and on whose authority)."""
+    audit(
+        conn,
+        tenant_id,
+        caller.actor,
+        action,
+        target=target,
+        details=details,
+        ip=ip,
+        actor_user_id=caller.user_id,
+        via_grant_id=caller.grant_id,
+    )
+
+
 # --- registration and login (before a tenant is known) -------------------------------
 
 
@@ -581,17 +606,7 @@ class TenantAccounts:
         details: dict[str, Any],
         ip: str,
     ) -> None:
-        audit(
-            conn,
-            self.tenant_id,
-            caller.actor,
-            action,
-            target=target,
-            details=details,
-            ip=ip,
-            actor_user_id=caller.user_id,
-            via_grant_id=caller.grant_id,
-        )
+        audit_caller(conn, self.tenant_id, caller, action, target=target, details=details, ip=ip)
 
     # API keys (二次开发)
 

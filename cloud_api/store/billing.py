@@ -41,7 +41,7 @@ from cloud_api.schema import (
     usage_postings,
 )
 from cloud_api.store import metering
-from cloud_api.store.accounts import Caller, audit
+from cloud_api.store.accounts import Caller, audit_caller
 from cloud_api.store.registry import NotFound
 
 ZERO = Decimal(0)
@@ -271,16 +271,8 @@ class TenantBilling:
         details: dict[str, Any],
         ip: str,
     ) -> None:
-        audit(
-            conn,
-            self.tenant_id,
-            caller.actor,
-            action,
-            target=f"order:{order_id}",
-            details=details,
-            ip=ip,
-            actor_user_id=caller.user_id,
-            via_grant_id=caller.grant_id,
+        audit_caller(
+            conn, self.tenant_id, caller, action, target=f"order:{order_id}", details=details, ip=ip
         )
 
     # --- packages and entitlement ---------------------------------------------------------

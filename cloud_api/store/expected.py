@@ -34,7 +34,7 @@ from cloud_api.schema import (
     tenants,
     warehouses,
 )
-from cloud_api.store.accounts import Caller, audit
+from cloud_api.store.accounts import Caller, audit_caller
 from cloud_api.store.registry import NotFound
 from cloud_api.store.sites import valid_code
 
@@ -236,17 +236,7 @@ class TenantExpected:
         details: dict[str, Any],
         ip: str,
     ) -> None:
-        audit(
-            conn,
-            self.tenant_id,
-            caller.actor,
-            action,
-            target=target,
-            details=details,
-            ip=ip,
-            actor_user_id=caller.user_id,
-            via_grant_id=caller.grant_id,
-        )
+        audit_caller(conn, self.tenant_id, caller, action, target=target, details=details, ip=ip)
 
 
 # --- delivery to the edge boxes (ingest workers) ------------------------------------------

@@ -17,7 +17,7 @@ from sqlalchemy.engine import Engine
 
 from cangyun.timeutil import utcnow
 from cloud_api.schema import webhook_deliveries, webhooks
-from cloud_api.store.accounts import Caller, audit
+from cloud_api.store.accounts import Caller, audit_caller
 from cloud_api.store.registry import NotFound
 
 EVENTS = ("movements.created", "alerts.created", "ping")
@@ -72,16 +72,14 @@ class TenantIntegrations:
                     created_at=utcnow(),
                 )
             ).inserted_primary_key[0]
-            audit(
+            audit_caller(
                 conn,
                 self.tenant_id,
-                caller.actor,
+                caller,
                 "webhook.created",
                 target=f"webhook:{webhook_id}",
                 details={"url": url, "events": events},
                 ip=ip,
-                actor_user_id=caller.user_id,
-                via_grant_id=caller.grant_id,
             )
         return self.webhook(webhook_id), secret
 
@@ -98,15 +96,13 @@ class TenantIntegrations:
                 webhook_deliveries.delete().where(webhook_deliveries.c.webhook_id == webhook_id)
             )
             conn.execute(webhooks.delete().where(webhooks.c.id == webhook_id))
-            audit(
+            audit_caller(
                 conn,
                 self.tenant_id,
-                caller.actor,
+                caller,
                 "webhook.deleted",
                 target=f"webhook:{webhook_id}",
                 ip=ip,
-                actor_user_id=caller.user_id,
-                via_grant_id=caller.grant_id,
             )
 
     def deliveries(self, webhook_id: int, limit: int = 100) -> list[dict[str, Any]]:

@@ -31,7 +31,7 @@ from cloud_api.reminders import PeriodCoverage, QuotaSnapshot, Reminder
 from cloud_api.schema import messages, notifications, reminder_state, subscriptions, tenants, users
 from cloud_api.settings import BillingSection, CloudSettings
 from cloud_api.sms import to_e164
-from cloud_api.store.accounts import Caller, audit
+from cloud_api.store.accounts import Caller, audit, audit_caller
 from cloud_api.store.registry import NotFound
 
 log = logging.getLogger(__name__)
@@ -199,10 +199,10 @@ class TenantMessaging:
                         index_elements=["tenant_id", "message_type"], set_=values
                     )
                 )
-            audit(
+            audit_caller(
                 conn,
                 self.tenant_id,
-                caller.actor,
+                caller,
                 "subscriptions.updated",
                 target="subscriptions",
                 details={
@@ -216,8 +216,6 @@ class TenantMessaging:
                     for mt, s in changes.items()
                 },
                 ip=ip,
-                actor_user_id=caller.user_id,
-                via_grant_id=caller.grant_id,
             )
         return self.subscriptions()
 

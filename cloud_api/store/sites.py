@@ -21,7 +21,7 @@ from cangyun.timeutil import utcnow
 from cloud_api.db import write_connection
 from cloud_api.location_labels import LOCATION_CODE
 from cloud_api.schema import devices, locations, service_accounts, warehouses, zones
-from cloud_api.store.accounts import Caller, audit
+from cloud_api.store.accounts import Caller, audit_caller
 from cloud_api.store.registry import AlreadyExists, NotFound
 
 # Warehouse, zone and device codes: ASCII letters, digits, "_.-", 1-63 characters. Warehouse
@@ -569,17 +569,7 @@ class TenantSites:
         details: dict[str, Any],
         ip: str,
     ) -> None:
-        audit(
-            conn,
-            self.tenant_id,
-            caller.actor,
-            action,
-            target=target,
-            details=details,
-            ip=ip,
-            actor_user_id=caller.user_id,
-            via_grant_id=caller.grant_id,
-        )
+        audit_caller(conn, self.tenant_id, caller, action, target=target, details=details, ip=ip)
 
 
 class UnknownZone(NotFound):

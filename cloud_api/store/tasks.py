@@ -9,7 +9,7 @@ from sqlalchemy.engine import Engine
 
 from cangyun.timeutil import TimestampError, parse_ts, utcnow
 from cloud_api.schema import tasks, warehouses
-from cloud_api.store.accounts import Caller, audit
+from cloud_api.store.accounts import Caller, audit_caller
 from cloud_api.store.registry import NotFound
 
 KINDS = ("receive", "putaway", "pick", "ship", "count", "other")
@@ -62,16 +62,14 @@ class TenantTasks:
                     **values,
                 )
             ).inserted_primary_key[0]
-            audit(
+            audit_caller(
                 conn,
                 self.tenant_id,
-                caller.actor,
+                caller,
                 "task.created",
                 target=f"task:{task_id}",
                 details={"title": values["title"]},
                 ip=ip,
-                actor_user_id=caller.user_id,
-                via_grant_id=caller.grant_id,
             )
         return self.get(task_id)
 
@@ -87,16 +85,14 @@ class TenantTasks:
             )
             if result.rowcount == 0:
                 raise NotFound(f"no task {task_id}")
-            audit(
+            audit_caller(
                 conn,
                 self.tenant_id,
-                caller.actor,
+                caller,
                 "task.updated",
                 target=f"task:{task_id}",
                 details={k: str(v) for k, v in values.items()},
                 ip=ip,
-                actor_user_id=caller.user_id,
-                via_grant_id=caller.grant_id,
             )
         return self.get(task_id)
 

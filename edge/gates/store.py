@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import fcntl
 import sqlite3
-import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -35,7 +34,7 @@ from edge.gates.model import (
     token_hash,
 )
 from edge.gates.tracker import PalletPass
-from edge.store import connect, immediate, open_database
+from edge.store import SqliteFile, connect, immediate, open_database
 
 migrations = Migrations("cangyun-edge-gates")
 
@@ -186,30 +185,13 @@ def open_gates_database(path: Path) -> None:
             conn.close()
 
 
-class GateStore:
+class GateStore(SqliteFile):
     def __init__(self, path: Path) -> None:
         self.path = Path(path)
         open_gates_database(self.path)
         # FULL, like movements: an event id must never be handed out twice (after a power
         # cut), since its receipt is recorded under the idempotency key gate-event:{id}.
-        self._writer = connect(self.path)
-        self._write_lock = threading.Lock()
-        self._local = threading.local()
-        self._readers: list[sqlite3.Connection] = []
-
-    def close(self) -> None:
-        with self._write_lock:
-            self._writer.close()
-        for conn in self._readers:
-            conn.close()
-
-    def _reader(self) -> sqlite3.Connection:
-        conn = getattr(self._local, "conn", None)
-        if conn is None:
-            conn = connect(self.path)
-            self._local.conn = conn
-            self._readers.append(conn)
-        return conn
+        super().__init__(self.path)
 
     @contextmanager
     def _write(self) -> Iterator[sqlite3.Connection]:

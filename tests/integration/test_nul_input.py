@@ -22,6 +22,7 @@ def error(response):
 def test_nul_in_a_json_body_is_422_and_changes_nothing(cloud):
     reset = cloud.call("POST", "/api/v1/auth/password-reset", json={"email": "\x00a@b.cn"})
     assert error(reset) == (422, "invalid_text")
+    assert reset.get_json()["error"]["details"] == {"field": "email"}
     register = cloud.call(
         "POST",
         "/api/v1/auth/register",
@@ -36,6 +37,7 @@ def test_nul_in_a_json_body_is_422_and_changes_nothing(cloud):
     assert cloud.login("o@a.cn").status_code == 401  # no tenant, no user was made
     nested = cloud.call("POST", "/api/v1/auth/login", json={"email": "a@b.cn", "x": [{"\x00": 1}]})
     assert error(nested) == (422, "invalid_text")
+    assert nested.get_json()["error"]["details"] == {"field": "x[0].\x00"}
 
 
 def test_text_that_only_spells_a_nul_escape_is_fine(cloud):
