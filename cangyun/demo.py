@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import signal
 import sys
 import threading
 import time
@@ -26,6 +25,7 @@ import click
 from cangyun import broker as brokers
 from cangyun.processes import ManagedProcess, cangyun_command, free_port, http_ok, port_open
 from cangyun.settings import dump_settings
+from cangyun.stopsignal import on_stop_signal
 
 log = logging.getLogger(__name__)
 
@@ -339,11 +339,7 @@ def demo(
     }
     runner = Demo(root, ports, broker_kind)
 
-    def _stop(_signum: int, _frame: Any) -> None:
-        runner.stopping.set()
-
-    signal.signal(signal.SIGTERM, _stop)
-    signal.signal(signal.SIGINT, _stop)
+    on_stop_signal(lambda _name: runner.stopping.set())
     try:
         runner.provision()
         runner.start_broker()

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import signal
 import ssl
 import threading
 from collections.abc import Callable
@@ -11,6 +10,8 @@ from typing import Any
 
 from cheroot import wsgi
 from cheroot.ssl.builtin import BuiltinSSLAdapter
+
+from cangyun.stopsignal import on_stop_signal
 
 log = logging.getLogger(__name__)
 
@@ -47,12 +48,11 @@ def serve_forever(
     stopping the others (the edge's HTTPS port next to its HTTP API)."""
     stop = threading.Event()
 
-    def _stop(signum: int, _frame: Any) -> None:
-        log.info("signal %s: stopping", signal.Signals(signum).name)
+    def _stop(name: str) -> None:
+        log.info("signal %s: stopping", name)
         stop.set()
 
-    signal.signal(signal.SIGTERM, _stop)
-    signal.signal(signal.SIGINT, _stop)
+    on_stop_signal(_stop)
     for server in servers:
         server.prepare()
     running = list(servers)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import signal
 import sys
 from pathlib import Path
 from typing import Any
@@ -12,6 +11,7 @@ import click
 
 from cangyun import logs
 from cangyun.settings import SettingsError, dump_settings
+from cangyun.stopsignal import on_stop_signal
 
 CONFIG_HELP = "cloud settings file (env CANGYUN_CLOUD_CONFIG); defaults apply when absent"
 
@@ -179,11 +179,7 @@ def ingest(config_path: str | None, client_id: str | None) -> None:
     )
     worker = IngestWorker(settings, service, client_id=client_id)
 
-    def _stop(_signum: int, _frame: Any) -> None:
-        worker.stop()
-
-    signal.signal(signal.SIGTERM, _stop)
-    signal.signal(signal.SIGINT, _stop)
+    on_stop_signal(lambda _name: worker.stop())
     worker.run()
 
 

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import signal
 import sys
-from typing import Any
 
 import click
 
 from cangyun import logs
 from cangyun.settings import SettingsError
+from cangyun.stopsignal import on_stop_signal
 
 
 @click.command()
@@ -41,9 +40,5 @@ def sync(config_path: str) -> None:
         click.echo(f"error: {exc}", err=True)
         sys.exit(2)
 
-    def _stop(_signum: int, _frame: Any) -> None:
-        agent.stop()
-
-    signal.signal(signal.SIGTERM, _stop)
-    signal.signal(signal.SIGINT, _stop)
+    on_stop_signal(lambda _name: agent.stop())
     agent.run()
