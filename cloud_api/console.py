@@ -90,7 +90,31 @@ def _helpers() -> dict[str, Any]:
         "who": getattr(g, "console_caller", None),
         "can": lambda permission: _can(permission),
         "lang_url": _lang_url,
+        "time_zone": _tenant_zone,
     }
+
+
+def _tenant_zone() -> ZoneInfo:
+    """The zone the tenant's business days are cut in: its people read their own wall clock."""
+    if "console_zone" not in g:
+        who: Caller | None = getattr(g, "console_caller", None)
+        tenant = registry.tenant_by_code(engine(), who.tenant) if who else None
+        g.console_zone = ZoneInfo(tenant["timezone"] if tenant else "UTC")
+    return g.console_zone
+
+
+@bp.app_template_filter("local_time")
+def local_time(value: str | datetime | None) -> str:
+    """A stored instant (ISO text or datetime; naive means UTC) as the tenant's wall clock."""
+    if not value:
+        return ""
+    try:
+        moment = value if isinstance(value, datetime) else datetime.fromisoformat(value)
+    except ValueError:
+        return str(value)
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.astimezone(_tenant_zone()).strftime("%Y-%m-%d %H:%M:%S")
 
 
 def _lang_url(chosen: str) -> str:

@@ -40,6 +40,7 @@ TEXTS: dict[str, tuple[str, str]] = {
     "warehouse": ("仓库", "Warehouse"),
     "device": ("设备", "Device"),
     "time": ("时间", "Time"),
+    "times_in": ("页面时间均为此时区", "Times on these pages are in this zone"),
     "online": ("在线", "online"),
     "offline": ("离线", "offline"),
     "lag": ("待同步", "Lag"),

@@ -9,9 +9,10 @@ import re
 import shutil
 import subprocess
 import threading
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 from PIL import Image
@@ -23,6 +24,7 @@ from cangyun.serve import make_server
 from cangyun.timeutil import format_ts, utcnow
 from cloud_api import console, i18n, provisioning
 from cloud_api.ingest import IngestService
+from cloud_api.store import ledger, registry
 from cloud_api.store.sites import ZONE_KINDS
 from tests.support.cloud import STRONG, Cloud, make_cloud
 
@@ -534,3 +536,25 @@ def test_every_page_in_real_chromium(tmp_path):
     finally:
         server.stop()
         thread.join(timeout=10)
+
+
+def test_times_are_the_tenants_wall_clock_not_utc(cloud):
+    owner = seeded(cloud)
+    tenant = tenant_of(cloud, "acme")
+    zone = ZoneInfo(registry.tenant_by_code(cloud.engine, tenant)["timezone"])
+    page = owner.get("/console/")
+    assert zone.key in page  # the header names the zone the times are in
+    # add_device filed SKU-3 seven minutes ago: the dashboard shows it in Shanghai time.
+    _, recent, _ = ledger.list_movements(
+        cloud.engine,
+        registry.tenant_by_code(cloud.engine, tenant)["id"],
+        {"sku": "SKU-3"},
+        after_id=None,
+        limit=1,
+        newest_first=True,
+    )
+    stored = datetime.fromisoformat(recent[0]["occurred_at"])
+    shown = stored.astimezone(zone).strftime("%Y-%m-%d %H:%M:%S")
+    utc_text = stored.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S")
+    assert shown != utc_text  # Asia/Shanghai by default, eight hours ahead
+    assert shown in page and utc_text not in page
