@@ -171,7 +171,7 @@ def create_movement() -> Response:
             movement, request_id=request_id, operator=g.principal["operator"]
         )
     except StockError as exc:
-        raise ApiError(409, exc.code, exc.message) from exc
+        raise ApiError(409, exc.code, exc.message, exc.details) from exc
     except StorageFull as exc:
         raise ApiError(507, "storage_full", str(exc)) from exc
     body = store().get_movement(recorded.id)
@@ -193,11 +193,11 @@ def undo_movement(movement_id: str) -> Response:
     try:
         planned = compensation(original, now=utcnow(), operator=operator)
     except CannotUndo as exc:
-        raise ApiError(409, exc.code, exc.message) from exc
+        raise ApiError(409, exc.code, exc.message, exc.details) from exc
     try:
         recorded = store().record_movements(planned, operator=operator)
     except StockError as exc:
-        raise ApiError(409, exc.code, exc.message) from exc
+        raise ApiError(409, exc.code, exc.message, exc.details) from exc
     except StorageFull as exc:
         raise ApiError(507, "storage_full", str(exc)) from exc
     items = [store().get_movement(r.id) for r in recorded]

@@ -20,6 +20,7 @@ explicit weight is proportional to the pieces taken, so emptying a bin empties i
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from typing import Any
 
 from cangyun.movement import STAGING, Movement
 
@@ -27,12 +28,14 @@ DOCK = ""
 
 
 class StockError(Exception):
-    """A movement the stock cannot support; ``code`` is the API error code."""
+    """A movement the stock cannot support; ``code`` is the API error code, ``details``
+    the facts a client words its own message from."""
 
-    def __init__(self, code: str, message: str) -> None:
+    def __init__(self, code: str, message: str, **details: Any) -> None:
         super().__init__(message)
         self.code = code
         self.message = message
+        self.details = details
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,6 +68,7 @@ def resolve_customer(movement: Movement, holders: list[str]) -> Movement:
             "ambiguous_customer",
             f"several cargo owners hold these goods ({', '.join(o or '-' for o in owners)});"
             " give customer",
+            owners=[o or "" for o in owners],
         )
     return replace(movement, customer=owners[0] if owners and owners[0] else None)
 
@@ -166,6 +170,10 @@ def _take(pieces: int, sources: list[BinStock]) -> list[tuple[BinStock, int]]:
         raise StockError(
             "insufficient_stock",
             f"only {available} of {pieces} pieces on hand at {where or 'the dock'}",
+            available=available,
+            requested=pieces,
+            # "": the dock (no bin); "*": summed over every bin holding the goods
+            location=sources[0].location if len(sources) == 1 else "*",
         )
     return takes
 

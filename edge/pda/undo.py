@@ -25,12 +25,14 @@ from cangyun.movement import STAGING, Movement
 
 
 class CannotUndo(Exception):
-    """This movement cannot be undone; ``code`` is the API error code."""
+    """This movement cannot be undone; ``code`` is the API error code, ``details``
+    the facts a client words its own message from."""
 
-    def __init__(self, code: str, message: str) -> None:
+    def __init__(self, code: str, message: str, **details: Any) -> None:
         super().__init__(message)
         self.code = code
         self.message = message
+        self.details = details
 
 
 def compensation(
@@ -38,7 +40,7 @@ def compensation(
 ) -> list[tuple[Movement, str]]:
     """The movements (with their request ids) that undo ``original`` (a stored movement)."""
     if original.get("reverses"):
-        raise CannotUndo("cannot_undo", "this movement is itself an undo")
+        raise CannotUndo("cannot_undo", "this movement is itself an undo", reason="is_undo")
     kind = original["type"]
     qty = int(original["qty"])
     weight_g = _grams(original.get("weight_kg"))
@@ -69,7 +71,9 @@ def compensation(
     if kind in ("putaway", "transfer", "pick"):
         destination = target or (STAGING if kind == "pick" else None)
         if destination is None:  # not produced by parse_movement; refuse rather than guess
-            raise CannotUndo("cannot_undo", "the movement names no destination")
+            raise CannotUndo(
+                "cannot_undo", "the movement names no destination", reason="no_destination"
+            )
         if source:
             back = Movement(
                 type="transfer",
@@ -88,8 +92,14 @@ def compensation(
         raise CannotUndo(
             "cannot_undo",
             "this pick drew from several bins; move the goods back with a transfer",
+            reason="several_bins",
         )
-    raise CannotUndo("cannot_undo", f"a {kind} cannot be undone; count the bin again instead")
+    raise CannotUndo(
+        "cannot_undo",
+        f"a {kind} cannot be undone; count the bin again instead",
+        reason="not_undoable",
+        type=kind,
+    )
 
 
 def _grams(weight_kg: Any) -> int | None:

@@ -290,7 +290,8 @@ def test_putaway_pick_ship_lookup_and_undo(page, edge):
     expect(page.locator("#flow-step")).to_have_text("核对后确认")
     page.get_by_test_id("qty-input").fill("11")  # more than the bin holds
     page.get_by_test_id("confirm").click()
-    expect(page.locator("#flow-message")).to_contain_text("库存不足")
+    # Worded from the refusal's details, in the operator's language, not the edge's English.
+    expect(page.locator("#flow-message")).to_have_text("库存不足：A-01-01只有 10 件，需要 11 件")
     page.get_by_test_id("qty-input").fill("4")
     page.get_by_test_id("confirm").click()
     expect(page.get_by_test_id("result-card")).to_contain_text("已拣货")

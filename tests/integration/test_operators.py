@@ -356,6 +356,7 @@ def test_undo_compensates_once_and_only_for_the_same_operator(client):
         409,
         "cannot_undo",
     )
+    assert undo_of_undo.get_json()["error"]["details"] == {"reason": "is_undo"}
     missing = client.post("/api/v1/movements/nope/undo", headers=PDA)
     assert missing.status_code == 404
 
@@ -371,6 +372,11 @@ def test_undo_after_the_goods_moved_on_is_refused_and_changes_nothing(client):
         409,
         "insufficient_stock",
     )
+    assert refused.get_json()["error"]["details"] == {
+        "available": 0,
+        "requested": 4,
+        "location": "",  # the dock, where the receipt put them
+    }
     assert client.get("/api/v1/movements").get_json()["total"] == 2
 
 

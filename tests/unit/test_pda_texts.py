@@ -58,3 +58,16 @@ def test_every_error_the_pda_can_meet_is_translated():
     assert {"storage_full", "feature_not_in_licence", "quota_exhausted", "account_locked"} <= codes
     missing = sorted(codes - NOT_FROM_THE_PDA - texts("zh"))
     assert missing == []
+
+
+def test_refusals_worded_from_details_have_their_sentences():
+    """The PDA words these from the error's details instead of the edge's English message."""
+    from cangyun.movement import _API_FIELDS
+
+    undo = (ROOT / "edge/pda/undo.py").read_text(encoding="utf-8")
+    reasons = set(re.findall(r"reason=\"([a-z_]+)\"", undo))
+    assert {"is_undo", "several_bins", "not_undoable"} <= reasons
+    wanted = {f"undo_{r}" for r in reasons} | {f"field_{f}" for f in _API_FIELDS}
+    wanted |= {"short_stock", "all_bins", "invalid_field_named", "missing_field_named"}
+    for lang in ("zh", "en"):
+        assert sorted(wanted - texts(lang)) == [], lang

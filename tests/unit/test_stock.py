@@ -48,6 +48,8 @@ def test_cannot_take_more_than_is_on_hand():
     with pytest.raises(StockError) as caught:
         plan(mv(type="ship", qty=11), [BinStock("A", 10, 0)])
     assert caught.value.code == "insufficient_stock"
+    # The facts a PDA words its own sentence from, in the operator's language.
+    assert caught.value.details == {"available": 10, "requested": 11, "location": "A"}
 
 
 def test_count_records_the_difference():
@@ -73,4 +75,5 @@ def test_owner_is_filled_only_when_unambiguous():
     with pytest.raises(StockError) as caught:
         resolve_customer(mv(type="ship", qty=1), ["acme", "bright"])
     assert caught.value.code == "ambiguous_customer"
+    assert caught.value.details == {"owners": ["acme", "bright"]}
     assert resolve_customer(mv(type="receive", qty=1), ["acme"]).customer is None

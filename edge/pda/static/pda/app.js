@@ -170,6 +170,19 @@
     if (code === "account_locked") {
       return t("account_locked", { minutes: Math.ceil((failure.details.retry_after_s || 900) / 60) });
     }
+    const details = failure.details || {};
+    if (code === "insufficient_stock" && Number.isInteger(details.available)) {
+      const where = details.location === "" ? t("dock")
+        : details.location === "*" ? t("all_bins") : details.location;
+      return t("short_stock", { where, available: details.available, requested: details.requested });
+    }
+    if (code === "cannot_undo" && table["undo_" + details.reason] !== undefined) {
+      return t("undo_" + details.reason, { type: t(details.type || "") });
+    }
+    if ((code === "invalid_field" || code === "missing_field")
+        && table["field_" + details.field] !== undefined) {
+      return t(code + "_named", { field: t("field_" + details.field), message: failure.message });
+    }
     if (["invalid_field", "insufficient_stock", "cannot_undo", "missing_field"].includes(code)) {
       return t(code, { message: failure.message });
     }
