@@ -558,3 +558,5 @@ def test_times_are_the_tenants_wall_clock_not_utc(cloud):
     utc_text = stored.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S")
     assert shown != utc_text  # Asia/Shanghai by default, eight hours ahead
     assert shown in page and utc_text not in page
+    row = re.search(rf"<tr><td>{shown}</td>.*?</tr>", page, re.S)
+    assert row and "收货" in row.group(0)  # the movement type in the page's language
