@@ -6,11 +6,10 @@ from __future__ import annotations
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.engine import Engine
 
 from cangyun.timeutil import utcnow
 from cloud_api.schema import tenant_plugins
-from cloud_api.store.accounts import Caller, audit_caller
+from cloud_api.store.accounts import Caller, TenantStore, audit_caller
 from cloud_api.store.registry import NotFound
 
 CATALOGUE: dict[str, tuple[str, str]] = {
@@ -21,11 +20,7 @@ CATALOGUE: dict[str, tuple[str, str]] = {
 }
 
 
-class TenantPlugins:
-    def __init__(self, engine: Engine, tenant_id: int) -> None:
-        self.engine = engine
-        self.tenant_id = tenant_id
-
+class TenantPlugins(TenantStore):
     def list(self) -> list[dict[str, Any]]:
         with self.engine.connect() as conn:
             enabled = {

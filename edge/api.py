@@ -20,7 +20,7 @@ from cangyun.timeutil import format_ts, utcnow
 from edge import licence, scanning
 from edge.openapi import spec
 from edge.operators import OperatorError, OperatorStore
-from edge.pda.undo import CannotUndo, compensation
+from edge.pda.undo import compensation
 from edge.settings import EdgeSettings
 from edge.stock import StockError
 from edge.store import EdgeStore, StorageFull
@@ -192,11 +192,8 @@ def undo_movement(movement_id: str) -> Response:
         raise ApiError(403, "not_your_movement", "operators undo only their own movements")
     try:
         planned = compensation(original, now=utcnow(), operator=operator)
-    except CannotUndo as exc:
-        raise ApiError(409, exc.code, exc.message, exc.details) from exc
-    try:
         recorded = store().record_movements(planned, operator=operator)
-    except StockError as exc:
+    except StockError as exc:  # CannotUndo included
         raise ApiError(409, exc.code, exc.message, exc.details) from exc
     except StorageFull as exc:
         raise ApiError(507, "storage_full", str(exc)) from exc

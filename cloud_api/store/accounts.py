@@ -113,6 +113,32 @@ def audit_caller(
     )
 
 
+class TenantStore:
+    """The data layer of one tenant: built with its id, every query it makes stays inside."""
+
+    def __init__(self, engine: Engine, tenant_id: int) -> None:
+        self.engine = engine
+        self.tenant_id = tenant_id
+
+    def record(
+        self, caller: Caller, action: str, target: str, details: dict[str, Any], ip: str
+    ) -> None:
+        """An audit entry for a change another module committed (edge provisioning)."""
+        with self.engine.begin() as conn:
+            self._audit(conn, caller, action, target, details, ip)
+
+    def _audit(
+        self,
+        conn: sa.Connection,
+        caller: Caller,
+        action: str,
+        target: str,
+        details: dict[str, Any],
+        ip: str,
+    ) -> None:
+        audit_caller(conn, self.tenant_id, caller, action, target=target, details=details, ip=ip)
+
+
 # --- registration and login (before a tenant is known) -------------------------------
 
 
@@ -425,11 +451,7 @@ def set_password(engine: Engine, user_id: int, password: str, *, actor: str, ip:
 # --- inside one tenant ---------------------------------------------------------------
 
 
-class TenantAccounts:
-    def __init__(self, engine: Engine, tenant_id: int) -> None:
-        self.engine = engine
-        self.tenant_id = tenant_id
-
+class TenantAccounts(TenantStore):
     # policy
 
     def policy(self) -> SecurityPolicy:
@@ -590,23 +612,6 @@ class TenantAccounts:
             for r in rows
         ]
         return total, items, rows[-1]["id"] if more and rows else None
-
-    def record(
-        self, caller: Caller, action: str, target: str, details: dict[str, Any], ip: str
-    ) -> None:
-        with self.engine.begin() as conn:
-            self._audit(conn, caller, action, target, details, ip)
-
-    def _audit(
-        self,
-        conn: sa.Connection,
-        caller: Caller,
-        action: str,
-        target: str,
-        details: dict[str, Any],
-        ip: str,
-    ) -> None:
-        audit_caller(conn, self.tenant_id, caller, action, target=target, details=details, ip=ip)
 
     # API keys (二次开发)
 

@@ -23,7 +23,6 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
-from sqlalchemy.engine import Engine
 
 from cangyun.timeutil import utcnow
 from cloud_api import catalog
@@ -41,7 +40,7 @@ from cloud_api.schema import (
     usage_postings,
 )
 from cloud_api.store import metering
-from cloud_api.store.accounts import Caller, audit_caller
+from cloud_api.store.accounts import Caller, TenantStore
 from cloud_api.store.registry import NotFound
 
 ZERO = Decimal(0)
@@ -91,11 +90,7 @@ def _num(value: Decimal) -> float | int:
     return int(value) if value == value.to_integral_value() else float(round(value, 6))
 
 
-class TenantBilling:
-    def __init__(self, engine: Engine, tenant_id: int) -> None:
-        self.engine = engine
-        self.tenant_id = tenant_id
-
+class TenantBilling(TenantStore):
     # --- orders ---------------------------------------------------------------------------
 
     def create_order(
@@ -125,7 +120,7 @@ class TenantBilling:
                 conn,
                 caller,
                 "order.created",
-                order_id,
+                f"order:{order_id}",
                 {
                     "edition": quote.edition,
                     "add_on": quote.add_on,
@@ -207,7 +202,7 @@ class TenantBilling:
                 conn,
                 caller,
                 "order.paid",
-                order_id,
+                f"order:{order_id}",
                 {"payment_reference": reference, "total_yuan": str(row["total_yuan"])},
                 ip,
             )
@@ -253,27 +248,14 @@ class TenantBilling:
                     .where(orders.c.id == order_id)
                     .values(status="cancelled", cancelled_at=utcnow())
                 )
-                self._audit(conn, caller, "order.cancelled", order_id, {}, ip)
+                self._audit(conn, caller, "order.cancelled", f"order:{order_id}", {}, ip)
         return self.order(order_id)
 
     def refuse_refund(self, order_id: int, caller: Caller, ip: str) -> None:
         """Refunds do not exist; the attempt is audited all the same."""
         with self.engine.begin() as conn:
             self._order_row(conn, order_id)
-            self._audit(conn, caller, "order.refund_refused", order_id, {}, ip)
-
-    def _audit(
-        self,
-        conn: sa.Connection,
-        caller: Caller,
-        action: str,
-        order_id: int,
-        details: dict[str, Any],
-        ip: str,
-    ) -> None:
-        audit_caller(
-            conn, self.tenant_id, caller, action, target=f"order:{order_id}", details=details, ip=ip
-        )
+            self._audit(conn, caller, "order.refund_refused", f"order:{order_id}", {}, ip)
 
     # --- packages and entitlement ---------------------------------------------------------
 
@@ -570,16 +552,7 @@ class TenantBilling:
                 take = -min(Decimal(consumed), -left)
                 if take >= 0:
                     continue
-            conn.execute(
-                packages.update()
-                .where(packages.c.id == package_id)
-                .values(consumed=packages.c.consumed + take)
-            )
-            conn.execute(
-                package_allocations.insert().values(
-                    posting_id=posting_id, package_id=package_id, amount=take
-                )
-            )
+            _draw(conn, posting_id, package_id, take)
             left -= take
 
     def _absorb_overage(self, conn: sa.Connection, unit: str, now: datetime) -> None:
@@ -632,16 +605,7 @@ class TenantBilling:
             ).scalar()
             if already is not None:
                 continue
-            conn.execute(
-                packages.update()
-                .where(packages.c.id == package_id)
-                .values(consumed=packages.c.consumed + take)
-            )
-            conn.execute(
-                package_allocations.insert().values(
-                    posting_id=posting_id, package_id=package_id, amount=take
-                )
-            )
+            _draw(conn, posting_id, package_id, take)
             left -= take
             if left == 0:
                 break
@@ -789,6 +753,20 @@ def _package_json(row: Any, now: datetime) -> dict[str, Any]:
         "expires_at": row["expires_at"].isoformat() if row["expires_at"] else None,
         "activated_at": row["activated_at"].isoformat(),
     }
+
+
+def _draw(conn: sa.Connection, posting_id: int, package_id: int, amount: Decimal) -> None:
+    """Draw ``amount`` of a posting on a package (negative gives back), with the record of it."""
+    conn.execute(
+        packages.update()
+        .where(packages.c.id == package_id)
+        .values(consumed=packages.c.consumed + amount)
+    )
+    conn.execute(
+        package_allocations.insert().values(
+            posting_id=posting_id, package_id=package_id, amount=amount
+        )
+    )
 
 
 __all__ = ["UTC", "BillingError", "Entitlement", "TenantBilling", "entitlement_of"]

@@ -15,14 +15,13 @@ from decimal import Decimal
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.engine import Engine
 
 from cangyun.movement import grams_to_kg
 from cangyun.timeutil import utcnow
 from cloud_api.crm_csv import RATE_NAMES, ParsedCsv, RowError, money
 from cloud_api.db import write_connection
 from cloud_api.schema import customer_notes, customers, devices, ledger, warehouses
-from cloud_api.store.accounts import Caller, audit
+from cloud_api.store.accounts import Caller, TenantStore, audit
 from cloud_api.store.registry import AlreadyExists, NotFound
 
 IMPORT_BATCH = 1000  # rows per INSERT/UPDATE round trip during an import
@@ -68,11 +67,7 @@ class ImportRejected(ValueError):
         self.errors = errors
 
 
-class TenantCustomers:
-    def __init__(self, engine: Engine, tenant_id: int) -> None:
-        self.engine = engine
-        self.tenant_id = tenant_id
-
+class TenantCustomers(TenantStore):
     # reads
 
     def search(
@@ -241,7 +236,7 @@ class TenantCustomers:
                         tenant_id=self.tenant_id, created_at=now, updated_at=now, **values
                     )
                 )
-                self._audit(conn, by, "customer.created", code, _loggable(values))
+                self._audit_customer(conn, by, "customer.created", code, _loggable(values))
                 return _customer_json(self._row(conn, code))
         except sa.exc.IntegrityError as exc:  # a concurrent create won the race
             raise AlreadyExists(_taken(code, False)) from exc
@@ -256,7 +251,7 @@ class TenantCustomers:
                     .where(customers.c.tenant_id == self.tenant_id, customers.c.id == current["id"])
                     .values(updated_at=utcnow(), **changed)
                 )
-                self._audit(
+                self._audit_customer(
                     conn,
                     by,
                     "customer.updated",
@@ -277,7 +272,7 @@ class TenantCustomers:
             )
             if result.rowcount == 0:
                 raise NotFound(f"no customer {code!r} in this tenant")
-            self._audit(conn, by, "customer.deleted", code, {})
+            self._audit_customer(conn, by, "customer.deleted", code, {})
 
     def add_note(self, code: str, text: str, by: Actor) -> dict[str, Any]:
         with write_connection(self.engine) as conn, conn.begin():
@@ -291,7 +286,7 @@ class TenantCustomers:
                     created_at=utcnow(),
                 )
             ).inserted_primary_key[0]
-            self._audit(conn, by, "customer.note_added", code, {"note": note_id})
+            self._audit_customer(conn, by, "customer.note_added", code, {"note": note_id})
             row = conn.execute(
                 sa.select(customer_notes).where(customer_notes.c.id == note_id)
             ).mappings()
@@ -368,7 +363,7 @@ class TenantCustomers:
                     conn.execute(statement, batch)
                     if progress:
                         progress(len(batch))
-                self._audit(
+                self._audit_customer(
                     conn,
                     by,
                     "customer.imported",
@@ -407,7 +402,7 @@ class TenantCustomers:
             found.update((r["code"], r) for r in rows)
         return found
 
-    def _audit(
+    def _audit_customer(
         self, conn: sa.Connection, by: Actor, action: str, code: str, details: dict[str, Any]
     ) -> None:
         audit(

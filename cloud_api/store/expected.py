@@ -34,7 +34,7 @@ from cloud_api.schema import (
     tenants,
     warehouses,
 )
-from cloud_api.store.accounts import Caller, audit_caller
+from cloud_api.store.accounts import Caller, TenantStore
 from cloud_api.store.registry import NotFound
 from cloud_api.store.sites import valid_code
 
@@ -60,11 +60,7 @@ class LineClosed(ValueError):
     """The line was received or shipped: there is nothing left to cancel."""
 
 
-class TenantExpected:
-    def __init__(self, engine: Engine, tenant_id: int) -> None:
-        self.engine = engine
-        self.tenant_id = tenant_id
-
+class TenantExpected(TenantStore):
     def require_warehouse(self, code: str) -> None:
         with self.engine.connect() as conn:
             self._warehouse_id(conn, code)
@@ -226,17 +222,6 @@ class TenantExpected:
                 index = seen.get((row.direction, row.sscc))
                 if index is not None:
                     raise AlreadyExpected(row.sscc, index, row.id)
-
-    def _audit(
-        self,
-        conn: sa.Connection,
-        caller: Caller,
-        action: str,
-        target: str,
-        details: dict[str, Any],
-        ip: str,
-    ) -> None:
-        audit_caller(conn, self.tenant_id, caller, action, target=target, details=details, ip=ip)
 
 
 # --- delivery to the edge boxes (ingest workers) ------------------------------------------

@@ -17,7 +17,7 @@ from sqlalchemy.engine import Engine
 
 from cangyun.timeutil import utcnow
 from cloud_api.schema import webhook_deliveries, webhooks
-from cloud_api.store.accounts import Caller, audit_caller
+from cloud_api.store.accounts import Caller, TenantStore, audit_caller
 from cloud_api.store.registry import NotFound
 
 EVENTS = ("movements.created", "alerts.created", "ping")
@@ -25,11 +25,7 @@ LEASE = timedelta(seconds=60)  # a claimed delivery is retried if its worker die
 MAX_ATTEMPTS = 8
 
 
-class TenantIntegrations:
-    def __init__(self, engine: Engine, tenant_id: int) -> None:
-        self.engine = engine
-        self.tenant_id = tenant_id
-
+class TenantIntegrations(TenantStore):
     def webhooks(self) -> list[dict[str, Any]]:
         with self.engine.connect() as conn:
             rows = (

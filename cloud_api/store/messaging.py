@@ -31,7 +31,7 @@ from cloud_api.reminders import PeriodCoverage, QuotaSnapshot, Reminder
 from cloud_api.schema import messages, notifications, reminder_state, subscriptions, tenants, users
 from cloud_api.settings import BillingSection, CloudSettings
 from cloud_api.sms import to_e164
-from cloud_api.store.accounts import Caller, audit, audit_caller
+from cloud_api.store.accounts import Caller, TenantStore, audit, audit_caller
 from cloud_api.store.registry import NotFound
 
 log = logging.getLogger(__name__)
@@ -67,12 +67,8 @@ class Subscription:
     recipients: tuple[int, ...]
 
 
-class TenantMessaging:
+class TenantMessaging(TenantStore):
     """Every query filtered by the one tenant the object was built with."""
-
-    def __init__(self, engine: Engine, tenant_id: int) -> None:
-        self.engine = engine
-        self.tenant_id = tenant_id
 
     # in-site messages (站内信)
 

@@ -15,13 +15,12 @@ from decimal import Decimal
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.engine import Engine
 
 from cangyun.timeutil import utcnow
 from cloud_api.db import write_connection
 from cloud_api.location_labels import LOCATION_CODE
 from cloud_api.schema import devices, locations, service_accounts, warehouses, zones
-from cloud_api.store.accounts import Caller, audit_caller
+from cloud_api.store.accounts import Caller, TenantStore
 from cloud_api.store.registry import AlreadyExists, NotFound
 
 # Warehouse, zone and device codes: ASCII letters, digits, "_.-", 1-63 characters. Warehouse
@@ -49,11 +48,7 @@ def valid_code(text: object) -> bool:
     return isinstance(text, str) and CODE.fullmatch(text) is not None
 
 
-class TenantSites:
-    def __init__(self, engine: Engine, tenant_id: int) -> None:
-        self.engine = engine
-        self.tenant_id = tenant_id
-
+class TenantSites(TenantStore):
     # --- warehouses ---------------------------------------------------------------------
 
     def warehouses(self) -> list[dict[str, Any]]:
@@ -550,26 +545,6 @@ class TenantSites:
                 return False
             self._audit(conn, caller, "device.revoked", f"device:{code}", {}, ip)
         return True
-
-    # --- audit --------------------------------------------------------------------------
-
-    def record(
-        self, caller: Caller, action: str, target: str, details: dict[str, Any], ip: str
-    ) -> None:
-        """An audit entry for a change another module committed (edge provisioning)."""
-        with self.engine.begin() as conn:
-            self._audit(conn, caller, action, target, details, ip)
-
-    def _audit(
-        self,
-        conn: sa.Connection,
-        caller: Caller,
-        action: str,
-        target: str,
-        details: dict[str, Any],
-        ip: str,
-    ) -> None:
-        audit_caller(conn, self.tenant_id, caller, action, target=target, details=details, ip=ip)
 
 
 class UnknownZone(NotFound):

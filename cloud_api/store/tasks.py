@@ -5,11 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.engine import Engine
 
 from cangyun.timeutil import TimestampError, parse_ts, utcnow
 from cloud_api.schema import tasks, warehouses
-from cloud_api.store.accounts import Caller, audit_caller
+from cloud_api.store.accounts import Caller, TenantStore, audit_caller
 from cloud_api.store.registry import NotFound
 
 KINDS = ("receive", "putaway", "pick", "ship", "count", "other")
@@ -24,11 +23,7 @@ class TaskError(ValueError):
         self.field = field
 
 
-class TenantTasks:
-    def __init__(self, engine: Engine, tenant_id: int) -> None:
-        self.engine = engine
-        self.tenant_id = tenant_id
-
+class TenantTasks(TenantStore):
     def list(self, status: str | None = None) -> list[dict[str, Any]]:
         conditions = [tasks.c.tenant_id == self.tenant_id]
         if status:

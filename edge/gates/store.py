@@ -322,23 +322,7 @@ class GateStore(SqliteFile):
         with self._write() as conn:
             if not conn.execute("SELECT 1 FROM gates WHERE code = ?", (gate,)).fetchone():
                 raise GateNotFound(gate)
-            cursor = conn.execute(
-                """INSERT INTO gate_expected (gate, direction, sscc, gtin, lot, qty, weight_g,
-                     customer, reference, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
-                (
-                    gate,
-                    line.direction,
-                    line.sscc,
-                    line.gtin,
-                    line.lot,
-                    line.qty,
-                    line.weight_g,
-                    line.customer,
-                    line.reference,
-                    _now_text(),
-                ),
-            )
-            line_id = cursor.lastrowid
+            line_id = _insert_expected(conn, gate, line, _now_text())
         found = self.get_expected(line_id or 0)
         assert found is not None
         return found
@@ -393,25 +377,7 @@ class GateStore(SqliteFile):
                 ).fetchone()
                 if cloud.status == "open" and row is None:
                     line = cloud.line
-                    conn.execute(
-                        """INSERT INTO gate_expected (gate, direction, sscc, gtin, lot, qty,
-                             weight_g, customer, reference, created_at, cloud_id, cloud_version)
-                           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
-                        (
-                            cloud.gate,
-                            line.direction,
-                            line.sscc,
-                            line.gtin,
-                            line.lot,
-                            line.qty,
-                            line.weight_g,
-                            line.customer,
-                            line.reference,
-                            now,
-                            cloud.id,
-                            cloud.version,
-                        ),
-                    )
+                    _insert_expected(conn, cloud.gate, line, now, cloud.id, cloud.version)
                     counts["added"] += 1
                     if cloud.gate is not None and line.direction not in gates.get(cloud.gate, ()):
                         counts["unplaced"] += 1  # stored: matched once such a gate exists
@@ -834,6 +800,37 @@ def set_camera_token(db_path: Path, code: str, token: str | None = None) -> str:
 
 
 # --- row shapes -----------------------------------------------------------------------
+
+
+def _insert_expected(
+    conn: sqlite3.Connection,
+    gate: str | None,
+    line: ExpectedLine,
+    created_at: str,
+    cloud_id: int | None = None,
+    cloud_version: int | None = None,
+) -> int | None:
+    """One expected line, entered here (no cloud id) or sent down by the cloud."""
+    cursor = conn.execute(
+        """INSERT INTO gate_expected (gate, direction, sscc, gtin, lot, qty, weight_g, customer,
+             reference, created_at, cloud_id, cloud_version)
+           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
+        (
+            gate,
+            line.direction,
+            line.sscc,
+            line.gtin,
+            line.lot,
+            line.qty,
+            line.weight_g,
+            line.customer,
+            line.reference,
+            created_at,
+            cloud_id,
+            cloud_version,
+        ),
+    )
+    return cursor.lastrowid
 
 
 def _now_text() -> str:

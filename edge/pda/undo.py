@@ -22,17 +22,11 @@ from datetime import date, datetime
 from typing import Any
 
 from cangyun.movement import STAGING, Movement
+from edge.stock import StockError
 
 
-class CannotUndo(Exception):
-    """This movement cannot be undone; ``code`` is the API error code, ``details``
-    the facts a client words its own message from."""
-
-    def __init__(self, code: str, message: str, **details: Any) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
-        self.details = details
+class CannotUndo(StockError):
+    """This movement cannot be undone: refused like any movement the stock cannot take."""
 
 
 def compensation(
