@@ -17,9 +17,8 @@ def gs1_check_digit(digits: str) -> int:
     """
     if not digits.isdigit() or not digits.isascii():
         raise IdentifierError(f"GS1 keys are digits only: {digits!r}")
-    total = 0
-    for position, char in enumerate(reversed(digits)):
-        total += int(char) * (3 if position % 2 == 0 else 1)
+    # digits[-1::-2] walks from the rightmost digit leftwards, every second one (weight 3).
+    total = 3 * sum(map(int, digits[-1::-2])) + sum(map(int, digits[-2::-2]))
     return (10 - total % 10) % 10
 
 

@@ -37,9 +37,12 @@ def parse_ts(text: object) -> datetime:
         raise TimestampError(f"not an RFC 3339 timestamp: {text!r}") from exc
     if moment.tzinfo is None:
         raise TimestampError(f"timestamp {text!r} has no UTC offset (add Z or +08:00)")
+    # Convert first: comparing datetimes that share a tzinfo skips two utcoffset() calls,
+    # which made this check the dearest line of cloud ingest.
+    moment = moment.astimezone(UTC)
     if not EARLIEST <= moment < LATEST:
         raise TimestampError(f"timestamp {text!r} is outside 2000-01-01..2100-01-01")
-    return moment.astimezone(UTC)
+    return moment
 
 
 def parse_date(text: object) -> date:

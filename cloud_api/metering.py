@@ -66,10 +66,15 @@ def to_tonne_days(gram_ms: int) -> Decimal:
     return Decimal(gram_ms) / Decimal(GRAM_MS_PER_TONNE_DAY)
 
 
+_UNIX_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MS = timedelta(milliseconds=1)
+
+
 def epoch_ms(moment: datetime) -> int:
     """Exact UTC epoch milliseconds (timestamps on the wire carry milliseconds)."""
-    delta = moment.astimezone(UTC) - datetime(1970, 1, 1, tzinfo=UTC)
-    return (delta.days * 86_400 + delta.seconds) * 1000 + delta.microseconds // 1000
+    if moment.tzinfo is not UTC:  # ingest passes UTC already; converting again costs
+        moment = moment.astimezone(UTC)
+    return (moment - _UNIX_EPOCH) // _MS
 
 
 def windows(zone: ZoneInfo, first: date, last: date) -> list[DayWindow]:
