@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import operator
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -258,39 +259,44 @@ def bulk_insert(conn: sa.Connection, table: sa.Table, rows: list[dict[str, Any]]
     """INSERT many rows straight through the driver's executemany."""
     if rows:
         columns = tuple(rows[0])
-        statement = table.insert().values({c: sa.bindparam(c) for c in columns})
-        execute_many(conn, (table.name, "insert", columns), statement, rows)
+        execute_many(
+            conn,
+            (table.name, "insert", columns),
+            lambda: table.insert().values({c: sa.bindparam(c) for c in columns}),
+            rows,
+        )
 
 
 def execute_many(
-    conn: sa.Connection, key: tuple[Any, ...], statement: Any, rows: list[dict[str, Any]]
+    conn: sa.Connection,
+    key: tuple[Any, ...],
+    build: Callable[[], Any],
+    rows: list[dict[str, Any]],
 ) -> None:
-    """Run ``statement`` for every row via the driver's executemany.
+    """Run the statement ``build()`` makes for every row via the driver's executemany.
 
     At ingest rates SQLAlchemy's per-row bind processing costs more than the insert itself,
-    so the statement is compiled once per dialect and only the date/time values (the one
-    thing the drivers store differently) are converted here.
+    so the statement is built and compiled once per dialect and ``key``, and only the
+    date/time values (the one thing the drivers store differently) are converted here.
     """
-    sql, order, time_positions = _compiled(conn.dialect, key, statement)
+    sql, order, time_positions = _compiled(conn.dialect, key, build)
     if conn.dialect.name != "sqlite":
         conn.exec_driver_sql(sql, rows)
         return
     pick = operator.itemgetter(*order)
     params = [pick(row) for row in rows] if len(order) > 1 else [(pick(row),) for row in rows]
     if time_positions:
-        memo: dict[Any, Any] = {}
-        converted = []
-        for values in params:
-            values = list(values)
-            for position in time_positions:
-                value = values[position]
-                if value is not None:
-                    text = memo.get(value)
-                    if text is None:
-                        text = memo[value] = _sqlite_time(value)
-                    values[position] = text
-            converted.append(tuple(values))
-        params = converted
+        # Column by column: a batch's rows share received_at, and every row has its own
+        # occurred_at, so converting whole columns at once beats patching each row.
+        columns = list(zip(*params, strict=True))
+        for position in time_positions:
+            memo: dict[Any, str | None] = {None: None}
+            column = columns[position]
+            for value in column:
+                if value not in memo:
+                    memo[value] = _sqlite_time(value)
+            columns[position] = tuple(map(memo.__getitem__, column))
+        params = list(zip(*columns, strict=True))
     conn.exec_driver_sql(sql, params)
 
 
@@ -298,11 +304,12 @@ _COMPILED: dict[tuple[Any, ...], tuple[str, tuple[str, ...], tuple[int, ...]]] =
 
 
 def _compiled(
-    dialect: Any, key: tuple[Any, ...], statement: Any
+    dialect: Any, key: tuple[Any, ...], build: Callable[[], Any]
 ) -> tuple[str, tuple[str, ...], tuple[int, ...]]:
     cache_key = (dialect.name, *key)
     cached = _COMPILED.get(cache_key)
     if cached is None:
+        statement = build()
         compiled = statement.compile(dialect=dialect)
         order = tuple(compiled.positiontup or compiled.params)
         table = statement.table
@@ -318,7 +325,9 @@ def _compiled(
 def _sqlite_time(value: datetime | date) -> str:
     # The exact text SQLAlchemy's SQLite DateTime and Date types write and read back.
     if isinstance(value, datetime):
-        return value.astimezone(UTC).replace(tzinfo=None).isoformat(" ", "microseconds")
+        if value.tzinfo is not UTC:  # ingest's values are UTC already
+            value = value.astimezone(UTC)
+        return value.replace(tzinfo=None).isoformat(" ", "microseconds")
     return value.isoformat()
 
 
@@ -430,19 +439,22 @@ def _apply_stock(
             total[1] += row["weight_delta_g"]
     if not totals:
         return
-    statement = insert(stock).values({c: sa.bindparam(c) for c in _STOCK_COLUMNS})
-    statement = statement.on_conflict_do_update(
-        index_elements=["tenant_id", "warehouse_id", "customer", "gtin", "sku", "lot"],
-        set_={
-            "qty": stock.c.qty + statement.excluded.qty,
-            "weight_g": stock.c.weight_g + statement.excluded.weight_g,
-            "updated_at": statement.excluded.updated_at,
-        },
-    )
+
+    def upsert() -> Any:
+        statement = insert(stock).values({c: sa.bindparam(c) for c in _STOCK_COLUMNS})
+        return statement.on_conflict_do_update(
+            index_elements=["tenant_id", "warehouse_id", "customer", "gtin", "sku", "lot"],
+            set_={
+                "qty": stock.c.qty + statement.excluded.qty,
+                "weight_g": stock.c.weight_g + statement.excluded.weight_g,
+                "updated_at": statement.excluded.updated_at,
+            },
+        )
+
     execute_many(
         conn,
         ("stock", "upsert"),
-        statement,
+        upsert,
         [
             {
                 "tenant_id": device.tenant_id,
