@@ -6,6 +6,10 @@ ingest processes queue on the lock instead of failing when a read upgrades to a 
 
 from __future__ import annotations
 
+import fcntl
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -74,9 +78,41 @@ def _sqlite_tuning(engine: Engine) -> None:
             conn.exec_driver_sql("BEGIN")
 
 
-def write_connection(engine: Engine) -> sa.Connection:
-    """A connection whose transaction takes the write lock up front on SQLite."""
-    return engine.connect().execution_options(sqlite_immediate=True)
+@contextmanager
+def write_connection(engine: Engine) -> Iterator[sa.Connection]:
+    """A connection whose transaction takes the write lock up front on SQLite.
+
+    On a SQLite file, writers in all processes first queue on an ``flock`` of a file beside
+    the database. SQLite's own busy handler polls with sleeps of up to 100 ms, so with two
+    ingest workers the lock would often sit free while the other one sleeps; the kernel
+    hands an flock over the moment it is released.
+    """
+    lock_path = _writer_lock_path(engine)
+    if lock_path is None or getattr(_held, "depth", 0):
+        with engine.connect().execution_options(sqlite_immediate=True) as conn:
+            yield conn
+        return
+    with open(lock_path, "a+b") as lock_file:
+        fcntl.flock(lock_file, fcntl.LOCK_EX)
+        _held.depth = 1  # a nested write in this thread must not wait for itself
+        try:
+            with engine.connect().execution_options(sqlite_immediate=True) as conn:
+                yield conn
+        finally:
+            _held.depth = 0
+            fcntl.flock(lock_file, fcntl.LOCK_UN)
+
+
+_held = threading.local()
+
+
+def _writer_lock_path(engine: Engine) -> str | None:
+    if engine.dialect.name != "sqlite":
+        return None
+    database = engine.url.database
+    if not database or database == ":memory:" or database.startswith("file:"):
+        return None
+    return f"{database}.writer-lock"
 
 
 def upgrade(engine: Engine) -> None:
