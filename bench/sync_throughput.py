@@ -21,6 +21,7 @@ import tempfile
 import threading
 import time
 from dataclasses import replace
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import orjson
@@ -58,12 +59,14 @@ def progress(label: str, done: int, total: int) -> None:
 
 def fill_outbox(store: EdgeStore, count: int, run: int) -> None:
     """Receipts as a dock sees them: runs of ``run`` scans of the same goods and lot (a pallet
-    row off one truck), 500 goods, 7 lots, 3 cargo owners."""
+    row off one truck), 500 goods, 7 lots, 3 cargo owners, each scan 40 ms after the last
+    (every timestamp differs, as on a real dock, so nothing downstream gets them cached)."""
     chunk = 2000
-    occurred = "2026-11-26T08:00:00+08:00"
+    first = datetime(2026, 11, 26, 8, tzinfo=timezone(timedelta(hours=8)))
     for start in range(0, count, chunk):
         movements = []
         for i in range(start, min(start + chunk, count)):
+            occurred = (first + timedelta(milliseconds=40 * i)).isoformat(timespec="milliseconds")
             line = i // run
             movement = parse_movement(
                 {
