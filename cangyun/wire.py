@@ -95,7 +95,7 @@ def ingest_subscription(share_group: str | None) -> list[str]:
 # --- messages ----------------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: a frozen __init__ costs twice as much, one per movement
 class Item:
     """One movement inside a batch; ``body`` is left raw for the receiver to validate."""
 
