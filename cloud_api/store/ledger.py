@@ -327,7 +327,7 @@ def _sqlite_time(value: datetime | date) -> str:
     if isinstance(value, datetime):
         if value.tzinfo is not UTC:  # ingest's values are UTC already
             value = value.astimezone(UTC)
-        return value.replace(tzinfo=None).isoformat(" ", "microseconds")
+        return value.isoformat(" ", "microseconds")[:-6]  # without its "+00:00"
     return value.isoformat()
 
 
