@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import json
 import sys
 from pathlib import Path
@@ -178,6 +179,10 @@ def ingest(config_path: str | None, client_id: str | None) -> None:
         licence_terms=licensing.Terms.from_settings(settings.billing),
     )
     worker = IngestWorker(settings, service, client_id=client_id)
+    # What start-up allocated (modules, SQLAlchemy's tables) lives as long as the process.
+    # Freezing it keeps the cycle collector from walking it again every few batches: ~10%
+    # of ingest CPU in bench/sync_throughput.py.
+    gc.freeze()
 
     on_stop_signal(lambda _name: worker.stop())
     worker.run()
