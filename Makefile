@@ -22,6 +22,7 @@ test: install
 
 bench: install
 	$(BIN)/python bench/sync_throughput.py
+	$(BIN)/python bench/ingest_cost.py
 	$(BIN)/python bench/scan.py
 	$(BIN)/python bench/metering.py
 	$(BIN)/python bench/gate.py

@@ -1,7 +1,8 @@
 """Database engine for the cloud: SQLite by default, PostgreSQL by URL.
 
-SQLite gets WAL, a busy timeout and ``BEGIN IMMEDIATE`` for write transactions (so two
-ingest processes queue on the lock instead of failing when a read upgrades to a write).
+SQLite gets WAL, a busy timeout and ``BEGIN IMMEDIATE`` for write transactions behind an
+flock (so ingest processes queue on the lock instead of failing when a read upgrades to a
+write, and get it the moment it is free).
 """
 
 from __future__ import annotations
@@ -9,7 +10,7 @@ from __future__ import annotations
 import fcntl
 import threading
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -87,19 +88,22 @@ def write_connection(engine: Engine) -> Iterator[sa.Connection]:
     ingest workers the lock would often sit free while the other one sleeps; the kernel
     hands an flock over the moment it is released.
     """
-    lock_path = _writer_lock_path(engine)
-    if lock_path is None or getattr(_held, "depth", 0):
-        with engine.connect().execution_options(sqlite_immediate=True) as conn:
-            yield conn
-        return
+    with ExitStack() as stack:
+        lock_path = _writer_lock_path(engine)
+        if lock_path is not None and not getattr(_held, "flock", False):
+            stack.enter_context(_writer_flock(lock_path))
+        yield stack.enter_context(engine.connect().execution_options(sqlite_immediate=True))
+
+
+@contextmanager
+def _writer_flock(lock_path: str) -> Iterator[None]:
     with open(lock_path, "a+b") as lock_file:
         fcntl.flock(lock_file, fcntl.LOCK_EX)
-        _held.depth = 1  # a nested write in this thread must not wait for itself
+        _held.flock = True  # a nested write in this thread must not wait for itself
         try:
-            with engine.connect().execution_options(sqlite_immediate=True) as conn:
-                yield conn
+            yield
         finally:
-            _held.depth = 0
+            _held.flock = False
             fcntl.flock(lock_file, fcntl.LOCK_UN)
 
 
