@@ -286,17 +286,19 @@ def execute_many(
     pick = operator.itemgetter(*order)
     params = [pick(row) for row in rows] if len(order) > 1 else [(pick(row),) for row in rows]
     if time_positions:
-        # Column by column: a batch's rows share received_at, and every row has its own
-        # occurred_at, so converting whole columns at once beats patching each row.
-        columns = list(zip(*params, strict=True))
-        for position in time_positions:
-            memo: dict[Any, str | None] = {None: None}
-            column = columns[position]
-            for value in column:
-                if value not in memo:
-                    memo[value] = _sqlite_time(value)
-            columns[position] = tuple(map(memo.__getitem__, column))
-        params = list(zip(*columns, strict=True))
+        memo: dict[Any, Any] = {}
+        converted = []
+        for values in params:
+            values = list(values)
+            for position in time_positions:
+                value = values[position]
+                if value is not None:
+                    text = memo.get(value)
+                    if text is None:
+                        text = memo[value] = _sqlite_time(value)
+                    values[position] = text
+            converted.append(tuple(values))
+        params = converted
     conn.exec_driver_sql(sql, params)
 
 
