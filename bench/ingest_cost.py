@@ -37,10 +37,10 @@ from cangyun import wire  # noqa: E402
 from cangyun.movement import parse_movement  # noqa: E402
 from cangyun.timeutil import utcnow  # noqa: E402
 from cloud_api import provisioning  # noqa: E402
-from cloud_api.ingest import prepare_items  # noqa: E402
+from cloud_api.ledger import store as ledger  # noqa: E402
+from cloud_api.ledger.ingest import prepare_items  # noqa: E402
 from cloud_api.settings import CloudSection, CloudSettings, MqttSection  # noqa: E402
-from cloud_api.store import ledger  # noqa: E402
-from cloud_api.store.registry import device_ref  # noqa: E402
+from cloud_api.sites.registry import device_ref  # noqa: E402
 from edge.store import EdgeStore, Outbox  # noqa: E402
 
 

@@ -26,12 +26,12 @@ sys.path.insert(0, str(ROOT))
 import sqlalchemy as sa  # noqa: E402
 
 from cloud_api import provisioning  # noqa: E402
-from cloud_api.metering import close, epoch_ms, windows  # noqa: E402
+from cloud_api.billing import usage_store as metering  # noqa: E402
+from cloud_api.billing.metering import close, epoch_ms, windows  # noqa: E402
+from cloud_api.billing.store import TenantBilling  # noqa: E402
+from cloud_api.ledger.store import bulk_insert  # noqa: E402
 from cloud_api.settings import CloudSection, CloudSettings, MqttSection  # noqa: E402
-from cloud_api.store import metering  # noqa: E402
-from cloud_api.store.billing import TenantBilling  # noqa: E402
-from cloud_api.store.ledger import bulk_insert  # noqa: E402
-from cloud_api.store.registry import device_ref  # noqa: E402
+from cloud_api.sites.registry import device_ref  # noqa: E402
 
 
 def fill(engine: sa.Engine, device, count: int, lines: int, start: datetime, days: int) -> None:
@@ -89,7 +89,7 @@ def fill(engine: sa.Engine, device, count: int, lines: int, start: datetime, day
 
 def _flush(engine: sa.Engine, rows: list[dict]) -> None:
     if rows:
-        from cloud_api.schema import ledger
+        from cloud_api.platform.schema import ledger
 
         with engine.begin() as conn:
             bulk_insert(conn, ledger, rows)

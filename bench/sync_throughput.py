@@ -32,13 +32,13 @@ from paho.mqtt.enums import CallbackAPIVersion
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from cangyun import wire  # noqa: E402
-from cangyun.broker import mosquitto_process, wait_for_port  # noqa: E402
 from cangyun.movement import parse_movement  # noqa: E402
 from cangyun.processes import ManagedProcess, cangyun_command, free_port  # noqa: E402
 from cangyun.settings import dump_settings  # noqa: E402
 from cloud_api import provisioning  # noqa: E402
-from cloud_api.schema import device_sync  # noqa: E402
+from cloud_api.platform.schema import device_sync  # noqa: E402
 from cloud_api.settings import BrokerSection, CloudSection, CloudSettings, MqttSection  # noqa: E402
+from devtools.broker import mosquitto_process, wait_for_port  # noqa: E402
 from edge.store import EdgeStore  # noqa: E402
 
 PAYLOAD_BYTES = 300  # about one movement on the wire

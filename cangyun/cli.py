@@ -11,7 +11,7 @@ import click
 from cangyun import __version__
 
 SUBCOMMANDS = {
-    "demo": ("cangyun.demo", "demo", "Run the whole product locally (broker, cloud, edge, sync)."),
+    "demo": ("devtools.demo", "demo", "Run the whole product locally (broker, cloud, edge, sync)."),
     "edge": ("edge.cli", "edge", "The edge box: PDA web app and local API."),
     "sync": ("sync_agent.cli", "sync", "The sync agent: edge outbox to the cloud over MQTT."),
     "cloud": ("cloud_api.cli", "cloud", "The cloud: API, ingest, provisioning."),

@@ -17,6 +17,8 @@ from flask import Flask, Response, request
 from werkzeug.exceptions import HTTPException
 from werkzeug.routing import IntegerConverter
 
+from cangyun import errors
+
 log = logging.getLogger(__name__)
 
 
@@ -73,6 +75,21 @@ _HTTP_CODES = {
 }
 
 
+# The one table from domain refusals to statuses; the most specific class wins.
+DOMAIN_STATUS: tuple[tuple[type[errors.DomainError], int], ...] = (
+    (errors.NotFound, 404),
+    (errors.Conflict, 409),
+    (errors.Invalid, 422),
+    (errors.Forbidden, 403),
+    (errors.Unavailable, 503),
+    (errors.DomainError, 400),
+)
+
+
+def status_of(exc: errors.DomainError) -> int:
+    return next(status for kind, status in DOMAIN_STATUS if isinstance(exc, kind))
+
+
 MAX_ROW_ID = 2**31 - 1
 
 
@@ -100,6 +117,10 @@ def register_error_handlers(app: Flask) -> None:
     @app.errorhandler(ApiError)
     def _api_error(exc: ApiError) -> Response:
         return error_response(exc.status, exc.code, exc.message, exc.details, exc.headers)
+
+    @app.errorhandler(errors.DomainError)
+    def _domain_error(exc: errors.DomainError) -> Response:
+        return error_response(status_of(exc), exc.code, exc.message, exc.details)
 
     @app.errorhandler(HTTPException)
     def _http_error(exc: HTTPException) -> Response:

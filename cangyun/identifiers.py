@@ -1,6 +1,9 @@
-"""GS1 identifiers both sides validate: GTIN and SSCC with their mod-10 check digit."""
+"""Identifiers both sides validate: GTIN and SSCC with their mod-10 check digit, and the
+grammar of the short codes people give warehouses, locations, devices and cargo owners."""
 
 from __future__ import annotations
+
+import re
 
 GTIN_LENGTHS = (8, 12, 13, 14)
 SSCC_LENGTH = 18
@@ -51,3 +54,19 @@ def validate_sscc(code: str) -> str:
     if not has_valid_check_digit(code):
         raise IdentifierError(f"SSCC {code} has a wrong check digit")
     return code
+
+
+# --- codes people type: warehouses, zones, locations, devices, cargo owners, gates ----------
+
+CODE_MAX = 63
+CODE_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$"
+CODE = re.compile(CODE_PATTERN)
+# Locations carry one more character: a 63-character zone prefix plus a separator is legal.
+LOCATION_CODE_MAX = 64
+LOCATION_CODE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]{1,190}\.[^@\s]{2,}$")
+
+
+def is_code(text: object, max_len: int = CODE_MAX) -> bool:
+    """A short ASCII name (letters, digits, ``_ . -``, starting with a letter or digit)."""
+    return isinstance(text, str) and len(text) <= max_len and CODE.fullmatch(text) is not None

@@ -10,8 +10,8 @@ from sqlalchemy.engine import Engine
 from cangyun import apidocs
 from cangyun.httpapi import json_response, register_error_handlers
 from cloud_api import api, console
-from cloud_api.db import make_engine
-from cloud_api.openapi import spec
+from cloud_api.platform.db import make_engine
+from cloud_api.platform.openapi import spec
 from cloud_api.settings import CloudSettings
 
 

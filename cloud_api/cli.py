@@ -27,7 +27,7 @@ def _settings(config_path: str | None) -> Any:
 
 
 def _engine(config_path: str | None) -> Any:
-    from cloud_api.db import make_engine
+    from cloud_api.platform.db import make_engine
 
     return make_engine(_settings(config_path).database_url)
 
@@ -81,7 +81,8 @@ def init(
     """
     from dataclasses import replace
 
-    from cloud_api import credentials, provisioning
+    from cloud_api import provisioning
+    from cloud_api.accounts import credentials
     from cloud_api.settings import CloudSettings
 
     path = Path(config_path)
@@ -125,9 +126,9 @@ def serve(config_path: str | None, port: int | None) -> None:
     """
     from cangyun.serve import make_server, serve_forever
     from cloud_api.app import create_app
-    from cloud_api.notify import NotificationWorker
-    from cloud_api.scheduler import BillingScheduler
-    from cloud_api.webhooks import DeliveryWorker
+    from cloud_api.billing.scheduler import BillingScheduler
+    from cloud_api.integrations.webhooks import DeliveryWorker
+    from cloud_api.messaging.notify import NotificationWorker
 
     logs.configure(name="cloud")
     settings = _settings(config_path)
@@ -166,10 +167,10 @@ def ingest(config_path: str | None, client_id: str | None) -> None:
     Example:
       cangyun cloud ingest --config cloud.toml
     """
-    from cloud_api import licensing, signing
-    from cloud_api.db import make_engine
-    from cloud_api.ingest import IngestService
-    from cloud_api.ingest_worker import IngestWorker
+    from cloud_api.billing import licensing, signing
+    from cloud_api.ledger.ingest import IngestService
+    from cloud_api.ledger.worker import IngestWorker
+    from cloud_api.platform.db import make_engine
 
     logs.configure(name="ingest")
     settings = _settings(config_path)
@@ -217,8 +218,8 @@ def tenant_create(
       cangyun cloud tenant create acme --name "Acme 冷链" \\
           --admin-email ops@acme.cn --admin-password '...'
     """
+    from cangyun.errors import AlreadyExists
     from cloud_api import provisioning
-    from cloud_api.store.registry import AlreadyExists
 
     try:
         created = provisioning.create_tenant(
@@ -251,8 +252,8 @@ def warehouse_create(config_path: str | None, tenant_code: str, code: str, name:
     Example:
       cangyun cloud warehouse create --tenant acme sh-01 --name 嘉定一号库
     """
+    from cangyun.errors import AlreadyExists, NotFound
     from cloud_api import provisioning
-    from cloud_api.store.registry import AlreadyExists, NotFound
 
     try:
         provisioning.create_warehouse(_engine(config_path), tenant_code, code, name)
@@ -296,8 +297,8 @@ def device_create(
     Example:
       cangyun cloud device create --tenant acme --warehouse sh-01 sh-01-edge1 --out edge.toml
     """
+    from cangyun.errors import AlreadyExists, NotFound
     from cloud_api import provisioning
-    from cloud_api.store.registry import AlreadyExists, NotFound
 
     settings = _settings(config_path)
     try:
@@ -338,7 +339,7 @@ def token_create(config_path: str | None, tenant_code: str, role: str, name: str
     Example:
       cangyun cloud token create --tenant acme --role viewer --name "BI export"
     """
-    from cloud_api.store import registry
+    from cloud_api.sites import registry
 
     engine = _engine(config_path)
     try:
@@ -363,7 +364,7 @@ def broker_files_command(config_path: str | None) -> None:
     Example:
       cangyun cloud broker-files --config cloud.toml
     """
-    from cloud_api import broker_files
+    from cloud_api.sites import broker_files
 
     settings = _settings(config_path)
     broker_files.write_broker_files(settings, _engine(config_path))
@@ -376,8 +377,8 @@ def customers() -> None:
 
 
 def _tenant_customers(config_path: str | None, tenant_code: str) -> Any:
-    from cloud_api.store import registry
-    from cloud_api.store.crm import TenantCustomers
+    from cloud_api.crm.store import TenantCustomers
+    from cloud_api.sites import registry
 
     engine = _engine(config_path)
     try:
@@ -404,9 +405,9 @@ def customers_import(config_path: str | None, tenant_code: str, file: str) -> No
     """
     import getpass
 
-    from cloud_api import crm_csv
-    from cloud_api.store.crm import Actor, ImportRejected
-    from cloud_api.store.registry import AlreadyExists
+    from cangyun.errors import AlreadyExists
+    from cloud_api.crm import records as crm_csv
+    from cloud_api.crm.store import Actor, ImportRejected
 
     store = _tenant_customers(config_path, tenant_code)
     try:
@@ -460,7 +461,7 @@ def customers_export(
       cangyun cloud customers export --config cloud.toml --tenant acme 货主.csv
       cangyun cloud customers export --tenant acme --lang en > owners.csv
     """
-    from cloud_api import crm_csv
+    from cloud_api.crm import records as crm_csv
 
     store = _tenant_customers(config_path, tenant_code)
     target = file or "-"

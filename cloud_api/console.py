@@ -30,11 +30,21 @@ from flask import (
 from sqlalchemy.engine import Engine
 from werkzeug.exceptions import HTTPException
 
+from cangyun.errors import AlreadyExists, NotFound
 from cangyun.httpapi import ApiError, decode_cursor, encode_cursor
 from cangyun.timeutil import utcnow
-from cloud_api import api_sites, crm_csv, i18n, security
-from cloud_api.crm_csv import FieldError
-from cloud_api.location_labels import (
+from cloud_api.accounts import security
+from cloud_api.accounts import store as accounts
+from cloud_api.accounts.security import PolicyError, SecurityPolicy
+from cloud_api.accounts.store import Caller, TenantAccounts
+from cloud_api.crm import records as crm_csv
+from cloud_api.crm.records import FieldError
+from cloud_api.crm.store import MOVEMENT, NOTE, Actor, TenantCustomers, TimelineKey
+from cloud_api.ledger import store as ledger
+from cloud_api.platform import i18n
+from cloud_api.sites import api as api_sites
+from cloud_api.sites import registry
+from cloud_api.sites.labels import (
     LOCATION_CODE,
     MAX_LABELS,
     SEPARATORS,
@@ -46,12 +56,7 @@ from cloud_api.location_labels import (
     grid_codes,
     render_labels,
 )
-from cloud_api.security import PolicyError, SecurityPolicy
-from cloud_api.store import accounts, ledger, registry
-from cloud_api.store.accounts import Caller, TenantAccounts
-from cloud_api.store.crm import MOVEMENT, NOTE, Actor, TenantCustomers, TimelineKey
-from cloud_api.store.registry import AlreadyExists, NotFound
-from cloud_api.store.sites import ZONE_KINDS, LocationsExist, TenantSites, UnknownZone
+from cloud_api.sites.store import ZONE_KINDS, LocationsExist, TenantSites, UnknownZone
 
 bp = Blueprint("console", __name__, url_prefix="/console", template_folder="templates")
 COOKIE = "cy_session"
@@ -212,8 +217,8 @@ def login() -> Any:
                 )
             return _login_error("wrong_login", email)
         if policy.two_step:
-            from cloud_api.api_accounts import mailer
-            from cloud_api.mail import Mail, MailError
+            from cloud_api.accounts.api import mailer
+            from cloud_api.platform.mail import Mail, MailError
 
             one_time = accounts.new_code(engine(), user["id"], "login")
             try:

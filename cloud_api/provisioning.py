@@ -15,10 +15,11 @@ from sqlalchemy.engine import Engine
 
 from cangyun import wire
 from cangyun.settings import dump_settings
-from cloud_api import broker_files, credentials, signing
-from cloud_api.db import make_engine, upgrade
+from cloud_api.accounts import credentials
+from cloud_api.billing import signing
+from cloud_api.platform.db import make_engine, upgrade
 from cloud_api.settings import CloudSettings
-from cloud_api.store import registry
+from cloud_api.sites import broker_files, registry
 from edge.settings import (
     CloudSection,
     DeviceSection,
@@ -160,9 +161,9 @@ def buy_package(
 ) -> dict[str, Any]:
     """Order and pay a package on a tenant's behalf (the demo, a sales desk), priced and
     recorded exactly as through ``POST /api/v1/orders``; audited as ``provisioning``."""
-    from cloud_api import catalog
-    from cloud_api.store.accounts import Caller
-    from cloud_api.store.billing import TenantBilling
+    from cloud_api.accounts.store import Caller
+    from cloud_api.billing import catalog
+    from cloud_api.billing.store import TenantBilling
 
     tenant_row = registry.tenant_by_code(engine, tenant)
     quote = catalog.quote(order, catalog.PackageSizes.from_settings(settings.billing))

@@ -9,14 +9,14 @@ import pytest
 from click.testing import CliRunner
 
 from cangyun.cli import SUBCOMMANDS, main
-from cangyun.settings_doc import render
+from devtools.settings_doc import render
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
 def test_configuration_reference_is_current():
     assert (ROOT / "docs" / "configuration.md").read_text(encoding="utf-8") == render(), (
-        "docs/configuration.md is stale: run python -m cangyun.settings_doc"
+        "docs/configuration.md is stale: run python -m devtools.settings_doc"
     )
 
 

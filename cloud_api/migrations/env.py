@@ -1,14 +1,16 @@
-"""Alembic environment: migrations run on the connection cloud_api.db.upgrade hands over."""
+"""Alembic environment: migrations run on the connection platform.db.upgrade hands over."""
 
 from __future__ import annotations
 
 from alembic import context
 
-from cloud_api.schema import metadata
+from cloud_api.platform.schema import metadata
 
 connection = context.config.attributes.get("connection")
 if connection is None:
-    raise RuntimeError("run migrations through `cangyun cloud init` (cloud_api.db.upgrade)")
+    raise RuntimeError(
+        "run migrations through `cangyun cloud init` (cloud_api.platform.db.upgrade)"
+    )
 
 context.configure(
     connection=connection,

@@ -8,7 +8,7 @@ import time
 
 import sqlalchemy as sa
 
-from cloud_api.schema import packages
+from cloud_api.platform.schema import packages
 
 RECEIPT = {"type": "receive", "sku": "A-1", "qty": 5, "weight_kg": 10, "customer": "acme"}
 SHIPMENT = {"type": "ship", "sku": "A-1", "qty": 1, "customer": "acme"}

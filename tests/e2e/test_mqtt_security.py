@@ -14,7 +14,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 
 from cangyun import wire
 from cloud_api import provisioning
-from cloud_api.schema import dead_letters, ledger
+from cloud_api.platform.schema import dead_letters, ledger
 
 OCCURRED = "2026-11-26T01:00:00.000+00:00"
 

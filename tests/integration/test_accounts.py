@@ -13,9 +13,9 @@ import pytest
 import sqlalchemy as sa
 
 from cangyun.timeutil import utcnow
-from cloud_api import webhooks
-from cloud_api.schema import api_tokens, users
-from cloud_api.store import accounts
+from cloud_api.accounts import store as accounts
+from cloud_api.integrations import webhooks
+from cloud_api.platform.schema import api_tokens, users
 from tests.support.cloud import STRONG, SmtpServer, body_text, code_in, make_cloud
 
 
@@ -377,7 +377,7 @@ def test_webhooks_are_signed_and_retried(cloud, monkeypatch):
             json={"url": url, "events": ["movements.created"]},
         ).get_json()
         from cangyun import wire
-        from cloud_api.ingest import IngestService
+        from cloud_api.ledger.ingest import IngestService
         from cloud_api.provisioning import create_device, create_warehouse
 
         create_warehouse(cloud.engine, tenant["tenant"], "wh", "wh")

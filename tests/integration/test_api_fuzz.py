@@ -15,7 +15,7 @@ import schemathesis
 from hypothesis import HealthCheck, given, settings
 from schemathesis.checks import not_a_server_error
 
-from cloud_api.store import accounts
+from cloud_api.accounts import store as accounts
 from tests.conftest import fresh_postgres
 from tests.support.cloud import STRONG, make_cloud
 

@@ -17,10 +17,10 @@ from hypothesis import strategies as st
 from cangyun import wire
 from cangyun.timeutil import format_ts, utcnow
 from cloud_api import provisioning
-from cloud_api.ingest import IngestService
-from cloud_api.metering import epoch_ms, integrate_stepwise, windows
-from cloud_api.schema import packages, tenants, usage_days, usage_postings
-from cloud_api.store.billing import TenantBilling
+from cloud_api.billing.metering import epoch_ms, integrate_stepwise, windows
+from cloud_api.billing.store import TenantBilling
+from cloud_api.ledger.ingest import IngestService
+from cloud_api.platform.schema import packages, tenants, usage_days, usage_postings
 from tests.support.cloud import make_cloud
 
 EPOCH = "b" * 32
@@ -343,7 +343,8 @@ def test_usage_endpoint_reports_days(cloud):
 
 
 def test_scheduler_meters_and_sends_each_reminder_once_rearmed_by_renewal(tmp_path, database_url):
-    from cloud_api import notify, scheduler
+    from cloud_api.billing import scheduler
+    from cloud_api.messaging import notify
     from tests.support.cloud import SmtpServer, body_text
 
     with SmtpServer() as smtp:

@@ -14,10 +14,10 @@ from cangyun import wire
 from cangyun.timeutil import utcnow
 from cloud_api import provisioning
 from cloud_api.app import create_app
-from cloud_api.ingest import IngestService
-from cloud_api.schema import metadata
+from cloud_api.ledger.ingest import IngestService
+from cloud_api.platform.schema import metadata
 from cloud_api.settings import CloudSection, CloudSettings, MqttSection
-from cloud_api.store import registry
+from cloud_api.sites import registry
 
 EPOCH = "e" * 32
 

@@ -9,7 +9,7 @@ import threading
 import pytest
 import sqlalchemy as sa
 
-from cloud_api.db import make_engine, write_connection
+from cloud_api.platform.db import make_engine, write_connection
 
 
 @pytest.fixture

@@ -10,9 +10,9 @@ import sqlalchemy as sa
 
 from cangyun import wire
 from cangyun.timeutil import format_ts, utcnow
-from cloud_api import expected_sync
-from cloud_api.ingest import IngestService
-from cloud_api.schema import expected_lines
+from cloud_api.expected import sync as expected_sync
+from cloud_api.ledger.ingest import IngestService
+from cloud_api.platform.schema import expected_lines
 from edge.gates.model import parse_expected_command
 from tests.support.cloud import STRONG, make_cloud
 

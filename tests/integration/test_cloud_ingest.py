@@ -12,9 +12,9 @@ import sqlalchemy as sa
 
 from cangyun import wire
 from cloud_api import provisioning
-from cloud_api.db import make_engine
-from cloud_api.ingest import IngestService
-from cloud_api.schema import alerts, dead_letters, device_sync, ledger, quarantine, stock
+from cloud_api.ledger.ingest import IngestService
+from cloud_api.platform.db import make_engine
+from cloud_api.platform.schema import alerts, dead_letters, device_sync, ledger, quarantine, stock
 from cloud_api.settings import CloudSection, CloudSettings, MqttSection
 
 EPOCH = "a" * 32
@@ -160,7 +160,7 @@ def test_status_messages_set_online(engine):
         == []
     )
     assert service.handle(ADDRESS.topic(wire.STATUS), b"") == []  # cleared retained message
-    from cloud_api.schema import devices
+    from cloud_api.platform.schema import devices
 
     with engine.connect() as conn:
         assert conn.execute(sa.select(devices.c.online).where(devices.c.code == "edge-a")).scalar()

@@ -14,9 +14,9 @@ import sqlalchemy as sa
 from cangyun import licence as tokens
 from cangyun import wire
 from cangyun.timeutil import format_ts, utcnow
-from cloud_api import licensing, signing
-from cloud_api.ingest import IngestService
-from cloud_api.schema import licences, packages
+from cloud_api.billing import licensing, signing
+from cloud_api.ledger.ingest import IngestService
+from cloud_api.platform.schema import licences, packages
 from tests.support.cloud import make_cloud
 
 EPOCH = "e" * 32

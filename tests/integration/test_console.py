@@ -22,10 +22,12 @@ from cangyun.movement import MOVEMENT_TYPES
 from cangyun.processes import free_port
 from cangyun.serve import make_server
 from cangyun.timeutil import format_ts, utcnow
-from cloud_api import console, i18n, provisioning
-from cloud_api.ingest import IngestService
-from cloud_api.store import ledger, registry
-from cloud_api.store.sites import ZONE_KINDS
+from cloud_api import console, provisioning
+from cloud_api.ledger import store as ledger
+from cloud_api.ledger.ingest import IngestService
+from cloud_api.platform import i18n
+from cloud_api.sites import registry
+from cloud_api.sites.store import ZONE_KINDS
 from tests.support.cloud import STRONG, Cloud, make_cloud
 
 ROOT = Path(__file__).resolve().parents[2]

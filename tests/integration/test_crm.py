@@ -16,11 +16,12 @@ from cangyun.cli import main
 from cangyun.settings import dump_settings
 from cangyun.timeutil import format_ts, utcnow
 from cloud_api import provisioning
+from cloud_api.accounts import store as accounts
 from cloud_api.app import create_app
-from cloud_api.ingest import IngestService
-from cloud_api.schema import audit_log, customer_notes, customers
+from cloud_api.ledger.ingest import IngestService
+from cloud_api.platform.schema import audit_log, customer_notes, customers
 from cloud_api.settings import CloudSection, CloudSettings, MqttSection
-from cloud_api.store import accounts, registry
+from cloud_api.sites import registry
 
 EPOCH = "c" * 32
 BOM = b"\xef\xbb\xbf"

@@ -15,7 +15,7 @@ import pytest
 
 from cangyun import wire
 from cangyun.timeutil import format_ts, utcnow
-from cloud_api.ingest import IngestService
+from cloud_api.ledger.ingest import IngestService
 from edge import gates
 from edge.app import create_app
 from edge.gates import outcomes, tracker

@@ -337,7 +337,7 @@ def test_the_migration_upgrades_an_existing_database(tmp_path, settings):
 
 @pytest.mark.skipif(shutil.which("mosquitto") is None, reason="mosquitto is not installed")
 def test_a_licence_published_on_down_cmd_reaches_the_edge(tmp_path: Path):
-    from cloud_api import signing
+    from cloud_api.billing import signing
     from tests.support.stack import DEVICE as STACK_DEVICE
     from tests.support.stack import TENANT as STACK_TENANT
     from tests.support.stack import WAREHOUSE as STACK_WAREHOUSE

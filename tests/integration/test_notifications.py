@@ -19,12 +19,14 @@ import pytest
 import sqlalchemy as sa
 
 from cangyun.timeutil import utcnow
-from cloud_api import api_messages, notify
-from cloud_api.auth import authenticate
-from cloud_api.reminders import PeriodCoverage, QuotaSnapshot
-from cloud_api.schema import messages, notifications
+from cloud_api.accounts import store as accounts
+from cloud_api.messaging import api as api_messages
+from cloud_api.messaging import notify
+from cloud_api.messaging import store as messaging
+from cloud_api.messaging.reminders import PeriodCoverage, QuotaSnapshot
+from cloud_api.platform.auth import authenticate
+from cloud_api.platform.schema import messages, notifications
 from cloud_api.settings import SmsSection
-from cloud_api.store import accounts, messaging
 from tests.support.cloud import STRONG, SmtpServer, body_text, make_cloud
 
 OWNER_PHONE = "+8613800000000"  # make_cloud registers owners with 13800000000
@@ -292,7 +294,7 @@ def test_period_reminders_and_a_fresh_set_after_extension(cloud):
 
 
 def messaging_date(moment: datetime) -> str:
-    from cloud_api.reminders import DEFAULT_TZ
+    from cloud_api.messaging.reminders import DEFAULT_TZ
 
     return moment.astimezone(DEFAULT_TZ).date().isoformat()
 
@@ -432,7 +434,7 @@ def test_a_recipient_without_a_phone_gets_no_sms_row(cloud, caplog):
         owner["token"],
         json={"renewal_reminder": {"channels": ["sms", "email"], "recipients": [clerk]}},
     )
-    with caplog.at_level(logging.WARNING, logger="cloud_api.store.messaging"):
+    with caplog.at_level(logging.WARNING, logger="cloud_api.messaging.store"):
         evaluate(cloud, tenant_id, tonne_days(50), utcnow())
     assert [(n["channel"], n["recipient"]) for n in outbox(cloud, tenant_id)] == [
         ("email", "clerk@acme.cn")

@@ -12,12 +12,14 @@ import pytest
 import sqlalchemy as sa
 import zxingcpp
 
-from cloud_api import api_sites, location_labels, provisioning
+from cloud_api import provisioning
 from cloud_api.app import create_app
-from cloud_api.location_labels import Axis, GridError, Label, LabelError
-from cloud_api.schema import audit_log, locations
+from cloud_api.platform.schema import audit_log, locations
 from cloud_api.settings import CloudSection, CloudSettings, MqttSection
-from cloud_api.store import registry
+from cloud_api.sites import api as api_sites
+from cloud_api.sites import labels as location_labels
+from cloud_api.sites import registry
+from cloud_api.sites.labels import Axis, GridError, Label, LabelError
 
 API = "/api/v1"
 

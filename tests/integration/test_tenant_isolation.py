@@ -20,9 +20,11 @@ import sqlalchemy as sa
 
 from cangyun import wire
 from cangyun.timeutil import format_ts, utcnow
-from cloud_api.ingest import IngestService
-from cloud_api.schema import metadata, tenants
-from cloud_api.store import accounts, messaging, registry
+from cloud_api.accounts import store as accounts
+from cloud_api.ledger.ingest import IngestService
+from cloud_api.messaging import store as messaging
+from cloud_api.platform.schema import metadata, tenants
+from cloud_api.sites import registry
 from tests.support.cloud import STRONG, make_cloud
 
 A_MARK = "甲方机密AMARK"

@@ -136,7 +136,7 @@ def make_cloud(tmp_path: Path, database_url: str, *, smtp_port: int | None = Non
         ),
     )
     engine = provisioning.init(settings)
-    return Cloud(settings, create_app(settings, engine=engine), engine)
+    return Cloud(settings, create_app(settings, {"CHECK_RESPONSES": True}, engine=engine), engine)
 
 
 def code_in(text: str) -> str:

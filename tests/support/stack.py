@@ -16,12 +16,12 @@ from typing import Any
 import requests
 import sqlalchemy as sa
 
-from cangyun.broker import mosquitto_process, wait_for_port
 from cangyun.processes import ManagedProcess, cangyun_command, free_port, http_ok
 from cangyun.settings import dump_settings
 from cloud_api import provisioning
-from cloud_api.schema import device_sync, ledger
+from cloud_api.platform.schema import device_sync, ledger
 from cloud_api.settings import BrokerSection, CloudSection, CloudSettings, MqttSection
+from devtools.broker import mosquitto_process, wait_for_port
 
 FAST_SYNC_ENV = {
     "CANGYUN_SYNC_ACK_TIMEOUT_S": "3",

@@ -1,7 +1,7 @@
 import random
 
 from cangyun.mqtt import Backoff, parse_broker_url
-from cloud_api.credentials import (
+from cloud_api.accounts.credentials import (
     check_mosquitto_hash,
     hash_password,
     mosquitto_hash,

@@ -4,8 +4,8 @@ from decimal import Decimal
 
 import pytest
 
-from cloud_api import catalog
-from cloud_api.catalog import OrderError, PackageSizes, quote
+from cloud_api.billing import catalog
+from cloud_api.billing.catalog import OrderError, PackageSizes, quote
 
 SEED_PRICES = [
     # edition, billing mode, area, yuan per 套  (版本价格)

@@ -9,8 +9,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from cloud_api import crm_csv
-from cloud_api.crm_csv import CsvError, FieldError, money, parse_csv
+from cloud_api.crm import records as crm_csv
+from cloud_api.crm.records import CsvError, FieldError, money, parse_csv
 
 # Text a cargo owner's record may hold: Chinese, CSV's own special characters, line breaks,
 # and the characters a spreadsheet would treat as the start of a formula.

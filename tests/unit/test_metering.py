@@ -6,7 +6,7 @@ from zoneinfo import ZoneInfo
 from hypothesis import given
 from hypothesis import strategies as st
 
-from cloud_api.metering import (
+from cloud_api.billing.metering import (
     GRAM_MS_PER_TONNE_DAY,
     close,
     epoch_ms,

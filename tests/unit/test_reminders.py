@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from cloud_api.reminders import (
+from cloud_api.messaging.reminders import (
     PERIOD_ENDING,
     QUOTA_EXHAUSTED,
     RENEWAL_REMINDER,

@@ -9,7 +9,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-import cloud_api.db
+import cloud_api.platform.db
 
 
 revision = '0001'
@@ -24,7 +24,7 @@ def upgrade() -> None:
     sa.Column('username', sa.String(length=63), nullable=False),
     sa.Column('role', sa.String(length=32), nullable=False),
     sa.Column('mqtt_password_hash', sa.String(length=255), nullable=False),
-    sa.Column('created_at', cloud_api.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('created_at', cloud_api.platform.db.UTCDateTime(timezone=True), nullable=False),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_service_accounts')),
     sa.UniqueConstraint('username', name=op.f('uq_service_accounts_username'))
     )
@@ -33,7 +33,7 @@ def upgrade() -> None:
     sa.Column('code', sa.String(length=63), nullable=False),
     sa.Column('name', sa.String(length=200), nullable=False),
     sa.Column('timezone', sa.String(length=64), server_default='Asia/Shanghai', nullable=False),
-    sa.Column('created_at', cloud_api.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('created_at', cloud_api.platform.db.UTCDateTime(timezone=True), nullable=False),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_tenants')),
     sa.UniqueConstraint('code', name=op.f('uq_tenants_code'))
     )
@@ -44,8 +44,8 @@ def upgrade() -> None:
     sa.Column('severity', sa.String(length=16), nullable=False),
     sa.Column('message', sa.Text(), nullable=False),
     sa.Column('details', sa.JSON(), nullable=False),
-    sa.Column('created_at', cloud_api.db.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('resolved_at', cloud_api.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('created_at', cloud_api.platform.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('resolved_at', cloud_api.platform.db.UTCDateTime(timezone=True), nullable=True),
     sa.ForeignKeyConstraint(['tenant_id'], ['tenants.id'], name=op.f('fk_alerts_tenant_id_tenants')),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_alerts'))
     )
@@ -58,7 +58,7 @@ def upgrade() -> None:
     sa.Column('email', sa.String(length=254), nullable=False),
     sa.Column('password_hash', sa.String(length=255), nullable=False),
     sa.Column('role', sa.String(length=32), nullable=False),
-    sa.Column('created_at', cloud_api.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('created_at', cloud_api.platform.db.UTCDateTime(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['tenant_id'], ['tenants.id'], name=op.f('fk_users_tenant_id_tenants')),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_users')),
     sa.UniqueConstraint('email', name=op.f('uq_users_email'))
@@ -68,7 +68,7 @@ def upgrade() -> None:
     sa.Column('tenant_id', sa.Integer(), nullable=False),
     sa.Column('code', sa.String(length=63), nullable=False),
     sa.Column('name', sa.String(length=200), nullable=False),
-    sa.Column('created_at', cloud_api.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('created_at', cloud_api.platform.db.UTCDateTime(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['tenant_id'], ['tenants.id'], name=op.f('fk_warehouses_tenant_id_tenants')),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_warehouses')),
     sa.UniqueConstraint('tenant_id', 'code', name=op.f('uq_warehouses_tenant_id_code'))
@@ -80,9 +80,9 @@ def upgrade() -> None:
     sa.Column('token_hash', sa.String(length=64), nullable=False),
     sa.Column('name', sa.String(length=200), server_default='', nullable=False),
     sa.Column('role', sa.String(length=32), nullable=False),
-    sa.Column('created_at', cloud_api.db.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('expires_at', cloud_api.db.UTCDateTime(timezone=True), nullable=True),
-    sa.Column('revoked_at', cloud_api.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('created_at', cloud_api.platform.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('expires_at', cloud_api.platform.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('revoked_at', cloud_api.platform.db.UTCDateTime(timezone=True), nullable=True),
     sa.ForeignKeyConstraint(['tenant_id'], ['tenants.id'], name=op.f('fk_api_tokens_tenant_id_tenants')),
     sa.ForeignKeyConstraint(['user_id'], ['users.id'], name=op.f('fk_api_tokens_user_id_users')),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_api_tokens')),
@@ -96,12 +96,12 @@ def upgrade() -> None:
     sa.Column('kind', sa.String(length=16), server_default='edge', nullable=False),
     sa.Column('name', sa.String(length=200), server_default='', nullable=False),
     sa.Column('mqtt_password_hash', sa.String(length=255), nullable=True),
-    sa.Column('created_at', cloud_api.db.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('revoked_at', cloud_api.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('created_at', cloud_api.platform.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('revoked_at', cloud_api.platform.db.UTCDateTime(timezone=True), nullable=True),
     sa.Column('online', sa.Boolean(), server_default=sa.false(), nullable=False),
-    sa.Column('status_at', cloud_api.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('status_at', cloud_api.platform.db.UTCDateTime(timezone=True), nullable=True),
     sa.Column('current_epoch', sa.String(length=64), nullable=True),
-    sa.Column('last_seen_at', cloud_api.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('last_seen_at', cloud_api.platform.db.UTCDateTime(timezone=True), nullable=True),
     sa.ForeignKeyConstraint(['tenant_id'], ['tenants.id'], name=op.f('fk_devices_tenant_id_tenants')),
     sa.ForeignKeyConstraint(['warehouse_id'], ['warehouses.id'], name=op.f('fk_devices_warehouse_id_warehouses')),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_devices')),
@@ -116,14 +116,14 @@ def upgrade() -> None:
     sa.Column('lot', sa.String(length=20), nullable=False),
     sa.Column('qty', sa.BigInteger(), nullable=False),
     sa.Column('weight_g', sa.BigInteger(), nullable=False),
-    sa.Column('updated_at', cloud_api.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('updated_at', cloud_api.platform.db.UTCDateTime(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['tenant_id'], ['tenants.id'], name=op.f('fk_stock_tenant_id_tenants')),
     sa.ForeignKeyConstraint(['warehouse_id'], ['warehouses.id'], name=op.f('fk_stock_warehouse_id_warehouses')),
     sa.PrimaryKeyConstraint('tenant_id', 'warehouse_id', 'customer', 'gtin', 'sku', 'lot', name=op.f('pk_stock'))
     )
     op.create_table('dead_letters',
     sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
-    sa.Column('received_at', cloud_api.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('received_at', cloud_api.platform.db.UTCDateTime(timezone=True), nullable=False),
     sa.Column('topic', sa.String(length=255), nullable=False),
     sa.Column('tenant_id', sa.Integer(), nullable=True),
     sa.Column('device_id', sa.Integer(), nullable=True),
@@ -147,9 +147,9 @@ def upgrade() -> None:
     sa.Column('duplicates', sa.BigInteger(), server_default='0', nullable=False),
     sa.Column('batches', sa.BigInteger(), server_default='0', nullable=False),
     sa.Column('clock_skew_s', sa.Float(), nullable=True),
-    sa.Column('first_seen_at', cloud_api.db.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('last_seen_at', cloud_api.db.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('last_hello_at', cloud_api.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('first_seen_at', cloud_api.platform.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('last_seen_at', cloud_api.platform.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('last_hello_at', cloud_api.platform.db.UTCDateTime(timezone=True), nullable=True),
     sa.ForeignKeyConstraint(['device_id'], ['devices.id'], name=op.f('fk_device_sync_device_id_devices')),
     sa.PrimaryKeyConstraint('device_id', 'epoch', name=op.f('pk_device_sync'))
     )
@@ -177,8 +177,8 @@ def upgrade() -> None:
     sa.Column('to_location', sa.String(length=64), nullable=True),
     sa.Column('operator', sa.String(length=64), nullable=True),
     sa.Column('reverses', sa.String(length=64), nullable=True),
-    sa.Column('occurred_at', cloud_api.db.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('received_at', cloud_api.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('occurred_at', cloud_api.platform.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('received_at', cloud_api.platform.db.UTCDateTime(timezone=True), nullable=False),
     sa.Column('body_hash', sa.String(length=32), nullable=False),
     sa.ForeignKeyConstraint(['device_id'], ['devices.id'], name=op.f('fk_ledger_device_id_devices')),
     sa.ForeignKeyConstraint(['tenant_id'], ['tenants.id'], name=op.f('fk_ledger_tenant_id_tenants')),
@@ -199,7 +199,7 @@ def upgrade() -> None:
     sa.Column('body_hash', sa.String(length=32), nullable=False),
     sa.Column('existing_hash', sa.String(length=32), nullable=False),
     sa.Column('item', sa.Text(), nullable=False),
-    sa.Column('received_at', cloud_api.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('received_at', cloud_api.platform.db.UTCDateTime(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['device_id'], ['devices.id'], name=op.f('fk_quarantine_device_id_devices')),
     sa.ForeignKeyConstraint(['tenant_id'], ['tenants.id'], name=op.f('fk_quarantine_tenant_id_tenants')),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_quarantine')),

@@ -9,7 +9,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-import cloud_api.db
+import cloud_api.platform.db
 
 
 revision = '0002'
@@ -30,9 +30,9 @@ def upgrade() -> None:
     sa.Column('handling_in_per_piece', sa.Numeric(precision=12, scale=4), server_default='0', nullable=False),
     sa.Column('handling_out_per_piece', sa.Numeric(precision=12, scale=4), server_default='0', nullable=False),
     sa.Column('minimum_monthly_charge', sa.Numeric(precision=12, scale=2), server_default='0', nullable=False),
-    sa.Column('created_at', cloud_api.db.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('updated_at', cloud_api.db.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('deleted_at', cloud_api.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('created_at', cloud_api.platform.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('updated_at', cloud_api.platform.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('deleted_at', cloud_api.platform.db.UTCDateTime(timezone=True), nullable=True),
     sa.ForeignKeyConstraint(['tenant_id'], ['tenants.id'], name=op.f('fk_customers_tenant_id_tenants')),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_customers')),
     sa.UniqueConstraint('tenant_id', 'code', name=op.f('uq_customers_tenant_id_code'))
@@ -40,7 +40,7 @@ def upgrade() -> None:
     op.create_table('security_policies',
     sa.Column('tenant_id', sa.Integer(), nullable=False),
     sa.Column('policy', sa.JSON(), nullable=False),
-    sa.Column('updated_at', cloud_api.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('updated_at', cloud_api.platform.db.UTCDateTime(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['tenant_id'], ['tenants.id'], name=op.f('fk_security_policies_tenant_id_tenants')),
     sa.PrimaryKeyConstraint('tenant_id', name=op.f('pk_security_policies'))
     )
@@ -51,7 +51,7 @@ def upgrade() -> None:
     sa.Column('events', sa.JSON(), nullable=False),
     sa.Column('secret', sa.String(length=100), nullable=False),
     sa.Column('active', sa.Boolean(), server_default=sa.true(), nullable=False),
-    sa.Column('created_at', cloud_api.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('created_at', cloud_api.platform.db.UTCDateTime(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['tenant_id'], ['tenants.id'], name=op.f('fk_webhooks_tenant_id_tenants')),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_webhooks'))
     )
@@ -65,7 +65,7 @@ def upgrade() -> None:
     sa.Column('target', sa.String(length=200), server_default='', nullable=False),
     sa.Column('details', sa.JSON(), nullable=False),
     sa.Column('ip', sa.String(length=64), server_default='', nullable=False),
-    sa.Column('created_at', cloud_api.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('created_at', cloud_api.platform.db.UTCDateTime(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['actor_user_id'], ['users.id'], name=op.f('fk_audit_log_actor_user_id_users')),
     sa.ForeignKeyConstraint(['tenant_id'], ['tenants.id'], name=op.f('fk_audit_log_tenant_id_tenants')),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_audit_log'))
@@ -79,7 +79,7 @@ def upgrade() -> None:
     sa.Column('customer_id', sa.Integer(), nullable=False),
     sa.Column('author', sa.String(length=254), nullable=False),
     sa.Column('text', sa.Text(), nullable=False),
-    sa.Column('created_at', cloud_api.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('created_at', cloud_api.platform.db.UTCDateTime(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['customer_id'], ['customers.id'], name=op.f('fk_customer_notes_customer_id_customers')),
     sa.ForeignKeyConstraint(['tenant_id'], ['tenants.id'], name=op.f('fk_customer_notes_tenant_id_tenants')),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_customer_notes'))
@@ -89,9 +89,9 @@ def upgrade() -> None:
     sa.Column('user_id', sa.Integer(), nullable=False),
     sa.Column('purpose', sa.String(length=32), nullable=False),
     sa.Column('code_hash', sa.String(length=64), nullable=False),
-    sa.Column('created_at', cloud_api.db.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('expires_at', cloud_api.db.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('used_at', cloud_api.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('created_at', cloud_api.platform.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('expires_at', cloud_api.platform.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('used_at', cloud_api.platform.db.UTCDateTime(timezone=True), nullable=True),
     sa.Column('attempts', sa.Integer(), server_default='0', nullable=False),
     sa.ForeignKeyConstraint(['user_id'], ['users.id'], name=op.f('fk_one_time_codes_user_id_users')),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_one_time_codes')),
@@ -103,9 +103,9 @@ def upgrade() -> None:
     sa.Column('staff_user_id', sa.Integer(), nullable=False),
     sa.Column('granted_by', sa.Integer(), nullable=False),
     sa.Column('reason', sa.String(length=200), server_default='', nullable=False),
-    sa.Column('created_at', cloud_api.db.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('expires_at', cloud_api.db.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('revoked_at', cloud_api.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('created_at', cloud_api.platform.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('expires_at', cloud_api.platform.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('revoked_at', cloud_api.platform.db.UTCDateTime(timezone=True), nullable=True),
     sa.ForeignKeyConstraint(['granted_by'], ['users.id'], name=op.f('fk_staff_grants_granted_by_users')),
     sa.ForeignKeyConstraint(['staff_user_id'], ['users.id'], name=op.f('fk_staff_grants_staff_user_id_users')),
     sa.ForeignKeyConstraint(['tenant_id'], ['tenants.id'], name=op.f('fk_staff_grants_tenant_id_tenants')),
@@ -119,10 +119,10 @@ def upgrade() -> None:
     sa.Column('payload', sa.Text(), nullable=False),
     sa.Column('status', sa.String(length=16), nullable=False),
     sa.Column('attempts', sa.Integer(), server_default='0', nullable=False),
-    sa.Column('next_attempt_at', cloud_api.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('next_attempt_at', cloud_api.platform.db.UTCDateTime(timezone=True), nullable=False),
     sa.Column('last_error', sa.Text(), server_default='', nullable=False),
-    sa.Column('created_at', cloud_api.db.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('delivered_at', cloud_api.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('created_at', cloud_api.platform.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('delivered_at', cloud_api.platform.db.UTCDateTime(timezone=True), nullable=True),
     sa.ForeignKeyConstraint(['tenant_id'], ['tenants.id'], name=op.f('fk_webhook_deliveries_tenant_id_tenants')),
     sa.ForeignKeyConstraint(['webhook_id'], ['webhooks.id'], name=op.f('fk_webhook_deliveries_webhook_id_webhooks')),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_webhook_deliveries'))
@@ -137,7 +137,7 @@ def upgrade() -> None:
     sa.Column('code', sa.String(length=63), nullable=False),
     sa.Column('name', sa.String(length=200), server_default='', nullable=False),
     sa.Column('kind', sa.String(length=32), server_default='storage', nullable=False),
-    sa.Column('created_at', cloud_api.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('created_at', cloud_api.platform.db.UTCDateTime(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['tenant_id'], ['tenants.id'], name=op.f('fk_zones_tenant_id_tenants')),
     sa.ForeignKeyConstraint(['warehouse_id'], ['warehouses.id'], name=op.f('fk_zones_warehouse_id_warehouses')),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_zones')),
@@ -150,7 +150,7 @@ def upgrade() -> None:
     sa.Column('zone_id', sa.Integer(), nullable=True),
     sa.Column('code', sa.String(length=64), nullable=False),
     sa.Column('name', sa.String(length=200), server_default='', nullable=False),
-    sa.Column('created_at', cloud_api.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('created_at', cloud_api.platform.db.UTCDateTime(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['tenant_id'], ['tenants.id'], name=op.f('fk_locations_tenant_id_tenants')),
     sa.ForeignKeyConstraint(['warehouse_id'], ['warehouses.id'], name=op.f('fk_locations_warehouse_id_warehouses')),
     sa.ForeignKeyConstraint(['zone_id'], ['zones.id'], name=op.f('fk_locations_zone_id_zones')),
@@ -163,17 +163,17 @@ def upgrade() -> None:
         batch_op.add_column(sa.Column('prefix', sa.String(length=16), server_default='', nullable=False))
         batch_op.add_column(sa.Column('grant_id', sa.Integer(), nullable=True))
         batch_op.add_column(sa.Column('password_expired', sa.Boolean(), server_default=sa.false(), nullable=False))
-        batch_op.add_column(sa.Column('last_used_at', cloud_api.db.UTCDateTime(timezone=True), nullable=True))
+        batch_op.add_column(sa.Column('last_used_at', cloud_api.platform.db.UTCDateTime(timezone=True), nullable=True))
         batch_op.create_foreign_key(batch_op.f('fk_api_tokens_grant_id_staff_grants'), 'staff_grants', ['grant_id'], ['id'])
 
     with op.batch_alter_table('users', schema=None) as batch_op:
         batch_op.add_column(sa.Column('name', sa.String(length=100), server_default='', nullable=False))
         batch_op.add_column(sa.Column('phone', sa.String(length=32), server_default='', nullable=False))
         batch_op.add_column(sa.Column('active', sa.Boolean(), server_default=sa.true(), nullable=False))
-        batch_op.add_column(sa.Column('password_changed_at', cloud_api.db.UTCDateTime(timezone=True), nullable=True))
+        batch_op.add_column(sa.Column('password_changed_at', cloud_api.platform.db.UTCDateTime(timezone=True), nullable=True))
         batch_op.add_column(sa.Column('failed_logins', sa.Integer(), server_default='0', nullable=False))
-        batch_op.add_column(sa.Column('locked_until', cloud_api.db.UTCDateTime(timezone=True), nullable=True))
-        batch_op.add_column(sa.Column('last_login_at', cloud_api.db.UTCDateTime(timezone=True), nullable=True))
+        batch_op.add_column(sa.Column('locked_until', cloud_api.platform.db.UTCDateTime(timezone=True), nullable=True))
+        batch_op.add_column(sa.Column('last_login_at', cloud_api.platform.db.UTCDateTime(timezone=True), nullable=True))
 
     with op.batch_alter_table('warehouses', schema=None) as batch_op:
         batch_op.add_column(sa.Column('address', sa.String(length=300), server_default='', nullable=False))

@@ -9,7 +9,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-import cloud_api.db
+import cloud_api.platform.db
 
 
 revision = '0003'
@@ -22,7 +22,7 @@ def upgrade() -> None:
     op.create_table('metering_state',
     sa.Column('tenant_id', sa.Integer(), nullable=False),
     sa.Column('last_ledger_id', sa.BigInteger(), server_default='0', nullable=False),
-    sa.Column('updated_at', cloud_api.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('updated_at', cloud_api.platform.db.UTCDateTime(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['tenant_id'], ['tenants.id'], name=op.f('fk_metering_state_tenant_id_tenants')),
     sa.PrimaryKeyConstraint('tenant_id', name=op.f('pk_metering_state'))
     )
@@ -37,10 +37,10 @@ def upgrade() -> None:
     sa.Column('params', sa.JSON(), nullable=False),
     sa.Column('status', sa.String(length=16), nullable=False),
     sa.Column('attempts', sa.Integer(), server_default='0', nullable=False),
-    sa.Column('next_attempt_at', cloud_api.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('next_attempt_at', cloud_api.platform.db.UTCDateTime(timezone=True), nullable=False),
     sa.Column('last_error', sa.Text(), server_default='', nullable=False),
-    sa.Column('created_at', cloud_api.db.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('sent_at', cloud_api.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('created_at', cloud_api.platform.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('sent_at', cloud_api.platform.db.UTCDateTime(timezone=True), nullable=True),
     sa.ForeignKeyConstraint(['tenant_id'], ['tenants.id'], name=op.f('fk_notifications_tenant_id_tenants')),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_notifications'))
     )
@@ -63,9 +63,9 @@ def upgrade() -> None:
     sa.Column('status', sa.String(length=16), nullable=False),
     sa.Column('payment_reference', sa.String(length=100), nullable=True),
     sa.Column('created_by', sa.String(length=254), nullable=False),
-    sa.Column('created_at', cloud_api.db.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('paid_at', cloud_api.db.UTCDateTime(timezone=True), nullable=True),
-    sa.Column('cancelled_at', cloud_api.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('created_at', cloud_api.platform.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('paid_at', cloud_api.platform.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('cancelled_at', cloud_api.platform.db.UTCDateTime(timezone=True), nullable=True),
     sa.ForeignKeyConstraint(['tenant_id'], ['tenants.id'], name=op.f('fk_orders_tenant_id_tenants')),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_orders')),
     sa.UniqueConstraint('payment_reference', name=op.f('uq_orders_payment_reference'))
@@ -77,7 +77,7 @@ def upgrade() -> None:
     sa.Column('tenant_id', sa.Integer(), nullable=False),
     sa.Column('key', sa.String(length=100), nullable=False),
     sa.Column('armed', sa.Boolean(), nullable=False),
-    sa.Column('fired_at', cloud_api.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('fired_at', cloud_api.platform.db.UTCDateTime(timezone=True), nullable=True),
     sa.ForeignKeyConstraint(['tenant_id'], ['tenants.id'], name=op.f('fk_reminder_state_tenant_id_tenants')),
     sa.PrimaryKeyConstraint('tenant_id', 'key', name=op.f('pk_reminder_state'))
     )
@@ -86,7 +86,7 @@ def upgrade() -> None:
     sa.Column('message_type', sa.String(length=64), nullable=False),
     sa.Column('channels', sa.JSON(), nullable=False),
     sa.Column('recipients', sa.JSON(), nullable=False),
-    sa.Column('updated_at', cloud_api.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('updated_at', cloud_api.platform.db.UTCDateTime(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['tenant_id'], ['tenants.id'], name=op.f('fk_subscriptions_tenant_id_tenants')),
     sa.PrimaryKeyConstraint('tenant_id', 'message_type', name=op.f('pk_subscriptions'))
     )
@@ -94,7 +94,7 @@ def upgrade() -> None:
     sa.Column('tenant_id', sa.Integer(), nullable=False),
     sa.Column('plugin', sa.String(length=64), nullable=False),
     sa.Column('settings', sa.JSON(), nullable=False),
-    sa.Column('enabled_at', cloud_api.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('enabled_at', cloud_api.platform.db.UTCDateTime(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['tenant_id'], ['tenants.id'], name=op.f('fk_tenant_plugins_tenant_id_tenants')),
     sa.PrimaryKeyConstraint('tenant_id', 'plugin', name=op.f('pk_tenant_plugins'))
     )
@@ -105,7 +105,7 @@ def upgrade() -> None:
     sa.Column('closing_g', sa.BigInteger(), nullable=False),
     sa.Column('pieces_in', sa.BigInteger(), nullable=False),
     sa.Column('pieces_out', sa.BigInteger(), nullable=False),
-    sa.Column('closed_at', cloud_api.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('closed_at', cloud_api.platform.db.UTCDateTime(timezone=True), nullable=False),
     sa.Column('revision', sa.Integer(), server_default='1', nullable=False),
     sa.ForeignKeyConstraint(['tenant_id'], ['tenants.id'], name=op.f('fk_usage_days_tenant_id_tenants')),
     sa.PrimaryKeyConstraint('tenant_id', 'day', name=op.f('pk_usage_days'))
@@ -118,7 +118,7 @@ def upgrade() -> None:
     sa.Column('amount', sa.Numeric(precision=20, scale=6), nullable=False),
     sa.Column('kind', sa.String(length=16), nullable=False),
     sa.Column('revision', sa.Integer(), nullable=False),
-    sa.Column('posted_at', cloud_api.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('posted_at', cloud_api.platform.db.UTCDateTime(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['tenant_id'], ['tenants.id'], name=op.f('fk_usage_postings_tenant_id_tenants')),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_usage_postings')),
     sa.UniqueConstraint('tenant_id', 'day', 'unit', 'revision', name=op.f('uq_usage_postings_tenant_id_day_unit_revision'))
@@ -130,8 +130,8 @@ def upgrade() -> None:
     sa.Column('message_type', sa.String(length=64), nullable=False),
     sa.Column('title', sa.String(length=200), nullable=False),
     sa.Column('body', sa.Text(), nullable=False),
-    sa.Column('created_at', cloud_api.db.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('read_at', cloud_api.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('created_at', cloud_api.platform.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('read_at', cloud_api.platform.db.UTCDateTime(timezone=True), nullable=True),
     sa.ForeignKeyConstraint(['tenant_id'], ['tenants.id'], name=op.f('fk_messages_tenant_id_tenants')),
     sa.ForeignKeyConstraint(['user_id'], ['users.id'], name=op.f('fk_messages_user_id_users')),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_messages'))
@@ -149,9 +149,9 @@ def upgrade() -> None:
     sa.Column('unit', sa.String(length=16), nullable=False),
     sa.Column('total', sa.Numeric(precision=20, scale=3), nullable=False),
     sa.Column('consumed', sa.Numeric(precision=20, scale=3), server_default='0', nullable=False),
-    sa.Column('starts_at', cloud_api.db.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('expires_at', cloud_api.db.UTCDateTime(timezone=True), nullable=True),
-    sa.Column('activated_at', cloud_api.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('starts_at', cloud_api.platform.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('expires_at', cloud_api.platform.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('activated_at', cloud_api.platform.db.UTCDateTime(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['order_id'], ['orders.id'], name=op.f('fk_packages_order_id_orders')),
     sa.ForeignKeyConstraint(['tenant_id'], ['tenants.id'], name=op.f('fk_packages_tenant_id_tenants')),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_packages')),
@@ -168,9 +168,9 @@ def upgrade() -> None:
     sa.Column('title', sa.String(length=200), nullable=False),
     sa.Column('assignee', sa.String(length=254), nullable=True),
     sa.Column('status', sa.String(length=16), nullable=False),
-    sa.Column('due_at', cloud_api.db.UTCDateTime(timezone=True), nullable=True),
-    sa.Column('created_at', cloud_api.db.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('updated_at', cloud_api.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('due_at', cloud_api.platform.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('created_at', cloud_api.platform.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('updated_at', cloud_api.platform.db.UTCDateTime(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['tenant_id'], ['tenants.id'], name=op.f('fk_tasks_tenant_id_tenants')),
     sa.ForeignKeyConstraint(['warehouse_id'], ['warehouses.id'], name=op.f('fk_tasks_warehouse_id_warehouses')),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_tasks'))
@@ -182,7 +182,7 @@ def upgrade() -> None:
     sa.Column('serial', sa.String(length=40), nullable=False),
     sa.Column('payload', sa.JSON(), nullable=False),
     sa.Column('token', sa.Text(), nullable=False),
-    sa.Column('issued_at', cloud_api.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('issued_at', cloud_api.platform.db.UTCDateTime(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['device_id'], ['devices.id'], name=op.f('fk_licences_device_id_devices')),
     sa.ForeignKeyConstraint(['tenant_id'], ['tenants.id'], name=op.f('fk_licences_tenant_id_tenants')),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_licences')),

@@ -9,7 +9,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-import cloud_api.db
+import cloud_api.platform.db
 
 revision = "0006"
 down_revision = "0005"
@@ -17,7 +17,7 @@ branch_labels = None
 depends_on = None
 
 BigId = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
-Timestamp = cloud_api.db.UTCDateTime(timezone=True)
+Timestamp = cloud_api.platform.db.UTCDateTime(timezone=True)
 
 
 def upgrade() -> None:

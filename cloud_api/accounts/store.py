@@ -1,0 +1,841 @@
+"""Accounts: registration, login state, sessions and API keys, security policy, audit log,
+platform staff grants. All their SQL.
+
+``TenantAccounts`` is built with one tenant id and every query it runs is filtered by it:
+routes never add tenant conditions themselves, so a route cannot forget one.
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+
+from cangyun.errors import AlreadyExists, NotFound
+from cangyun.timeutil import utcnow
+from cloud_api.accounts import credentials
+from cloud_api.accounts.security import SecurityPolicy
+from cloud_api.platform.schema import (
+    api_tokens,
+    audit_log,
+    one_time_codes,
+    security_policies,
+    staff_grants,
+    tenants,
+    users,
+)
+
+CODE_TTL = {"password_reset": timedelta(hours=1), "login": timedelta(minutes=10)}
+MAX_CODE_ATTEMPTS = 5
+LAST_USED_RESOLUTION = timedelta(minutes=1)  # don't write on every request
+
+
+@dataclass(frozen=True)
+class Caller:
+    """The authenticated party of a request, always inside exactly one tenant."""
+
+    tenant_id: int
+    tenant: str
+    role: str
+    token_id: int
+    user_id: int | None
+    actor: str  # email, or the API key's name
+    kind: str  # session | api_key
+    scopes: frozenset[str] | None
+    password_expired: bool
+    grant_id: int | None
+
+
+def policy_for(engine: Engine | sa.Connection, tenant_id: int) -> SecurityPolicy:
+    query = sa.select(security_policies.c.policy).where(security_policies.c.tenant_id == tenant_id)
+    if isinstance(engine, sa.Connection):
+        stored = engine.execute(query).scalar()
+    else:
+        with engine.connect() as conn:
+            stored = conn.execute(query).scalar()
+    return SecurityPolicy.from_json(stored) if stored else SecurityPolicy()
+
+
+def audit(
+    conn: sa.Connection,
+    tenant_id: int | None,
+    actor: str,
+    action: str,
+    *,
+    target: str = "",
+    details: dict[str, Any] | None = None,
+    ip: str = "",
+    actor_user_id: int | None = None,
+    via_grant_id: int | None = None,
+) -> None:
+    conn.execute(
+        audit_log.insert().values(
+            tenant_id=tenant_id,
+            actor_user_id=actor_user_id,
+            actor=actor[:254],
+            via_grant_id=via_grant_id,
+            action=action,
+            target=target[:200],
+            details=details or {},
+            ip=ip[:64],
+            created_at=utcnow(),
+        )
+    )
+
+
+def audit_caller(
+    conn: sa.Connection,
+    tenant_id: int,
+    caller: Caller,
+    action: str,
+    *,
+    target: str = "",
+    details: dict[str, Any] | None = None,
+    ip: str = "",
+) -> None:
+    """What an authenticated caller did in ``tenant_id``, with the grant a staff member
+    acted under (the tenant sees who did it, and on whose authority)."""
+    audit(
+        conn,
+        tenant_id,
+        caller.actor,
+        action,
+        target=target,
+        details=details,
+        ip=ip,
+        actor_user_id=caller.user_id,
+        via_grant_id=caller.grant_id,
+    )
+
+
+class TenantStore:
+    """The data layer of one tenant: built with its id, every query it makes stays inside."""
+
+    def __init__(self, engine: Engine, tenant_id: int) -> None:
+        self.engine = engine
+        self.tenant_id = tenant_id
+
+    def record(
+        self, caller: Caller, action: str, target: str, details: dict[str, Any], ip: str
+    ) -> None:
+        """An audit entry for a change another module committed (edge provisioning)."""
+        with self.engine.begin() as conn:
+            self._audit(conn, caller, action, target, details, ip)
+
+    def _audit(
+        self,
+        conn: sa.Connection,
+        caller: Caller,
+        action: str,
+        target: str,
+        details: dict[str, Any],
+        ip: str,
+    ) -> None:
+        audit_caller(conn, self.tenant_id, caller, action, target=target, details=details, ip=ip)
+
+
+# --- registration and login (before a tenant is known) -------------------------------
+
+
+def register(
+    engine: Engine, *, tenant_name: str, email: str, password: str, phone: str, ip: str
+) -> tuple[int, int, str]:
+    """Create a tenant and its owner; returns (tenant id, user id, tenant code)."""
+    email = email.strip().lower()
+    code = _tenant_code(tenant_name, email)
+    now = utcnow()
+    try:
+        with engine.begin() as conn:
+            tenant_id = conn.execute(
+                tenants.insert().values(code=code, name=tenant_name, created_at=now)
+            ).inserted_primary_key[0]
+            user_id = conn.execute(
+                users.insert().values(
+                    tenant_id=tenant_id,
+                    email=email,
+                    password_hash=credentials.hash_password(password),
+                    role="owner",
+                    phone=phone,
+                    created_at=now,
+                    password_changed_at=now,
+                )
+            ).inserted_primary_key[0]
+            audit(
+                conn,
+                tenant_id,
+                email,
+                "tenant.registered",
+                target=code,
+                ip=ip,
+                actor_user_id=user_id,
+            )
+    except sa.exc.IntegrityError as exc:
+        raise AlreadyExists("an account with this email already exists") from exc
+    return tenant_id, user_id, code
+
+
+def _tenant_code(name: str, email: str) -> str:
+    """A readable, unique topic-safe code: from the name, else (Chinese names) the email's
+    domain, plus a random suffix."""
+    slug = re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")[:30]
+    if not slug:
+        slug = re.sub(r"[^a-z0-9]+", "-", email.split("@")[-1].split(".")[0].lower()).strip("-")
+    return f"{slug[:30] or 't'}-{secrets.token_hex(3)}"
+
+
+def user_by_email(engine: Engine, email: str) -> dict[str, Any] | None:
+    with engine.connect() as conn:
+        row = (
+            conn.execute(
+                sa.select(users, tenants.c.code.label("tenant"))
+                .join(tenants, tenants.c.id == users.c.tenant_id)
+                .where(users.c.email == email.strip().lower())
+            )
+            .mappings()
+            .first()
+        )
+    return dict(row) if row else None
+
+
+def user_by_id(engine: Engine, user_id: int) -> dict[str, Any] | None:
+    with engine.connect() as conn:
+        row = (
+            conn.execute(
+                sa.select(users, tenants.c.code.label("tenant"))
+                .join(tenants, tenants.c.id == users.c.tenant_id)
+                .where(users.c.id == user_id)
+            )
+            .mappings()
+            .first()
+        )
+    return dict(row) if row else None
+
+
+def login_failed(
+    engine: Engine, user: dict[str, Any], policy: SecurityPolicy, ip: str
+) -> datetime | None:
+    """Count a failed login; returns when the account unlocks if this failure locked it."""
+    now = utcnow()
+    with engine.begin() as conn:
+        failures = conn.execute(
+            users.update()
+            .where(users.c.id == user["id"])
+            .values(failed_logins=users.c.failed_logins + 1)
+            .returning(users.c.failed_logins)
+        ).scalar_one()
+        locked_until = policy.lock_after_failure(failures, now)
+        if locked_until is not None:
+            conn.execute(
+                users.update()
+                .where(users.c.id == user["id"])
+                .values(locked_until=locked_until, failed_logins=0)
+            )
+        audit(
+            conn,
+            user["tenant_id"],
+            user["email"],
+            "login.failed",
+            ip=ip,
+            actor_user_id=user["id"],
+            details={"locked_until": locked_until.isoformat() if locked_until else None},
+        )
+    return locked_until
+
+
+def login_succeeded(
+    engine: Engine,
+    user: dict[str, Any],
+    policy: SecurityPolicy,
+    ip: str,
+    *,
+    name: str = "login",
+    grant_id: int | None = None,
+    tenant_id: int | None = None,
+) -> tuple[str, datetime, bool]:
+    """Open a session; returns (token, expiry, password expired)."""
+    now = utcnow()
+    expired = policy.password_expired(user.get("password_changed_at"), now)
+    expires_at = policy.session_expiry(now)
+    token = credentials.new_token()
+    with engine.begin() as conn:
+        conn.execute(
+            users.update()
+            .where(users.c.id == user["id"])
+            .values(failed_logins=0, locked_until=None, last_login_at=now)
+        )
+        conn.execute(
+            api_tokens.insert().values(
+                tenant_id=tenant_id or user["tenant_id"],
+                user_id=user["id"],
+                token_hash=credentials.token_hash(token),
+                name=name,
+                role=user["role"],
+                kind="session",
+                prefix=token[:10],
+                created_at=now,
+                expires_at=expires_at,
+                password_expired=expired,
+                grant_id=grant_id,
+            )
+        )
+        audit(
+            conn,
+            tenant_id or user["tenant_id"],
+            user["email"],
+            "login.succeeded",
+            ip=ip,
+            actor_user_id=user["id"],
+            via_grant_id=grant_id,
+        )
+    return token, expires_at, expired
+
+
+def clear_expired_lock(engine: Engine, user_id: int) -> None:
+    with engine.begin() as conn:
+        conn.execute(users.update().where(users.c.id == user_id).values(locked_until=None))
+
+
+def caller_for_token(engine: Engine, token: str) -> Caller | None:
+    now = utcnow()
+    query = (
+        sa.select(
+            api_tokens,
+            tenants.c.code.label("tenant"),
+            users.c.email,
+            users.c.active,
+            staff_grants.c.expires_at.label("grant_expires"),
+            staff_grants.c.revoked_at.label("grant_revoked"),
+        )
+        .join(tenants, tenants.c.id == api_tokens.c.tenant_id)
+        .outerjoin(users, users.c.id == api_tokens.c.user_id)
+        .outerjoin(staff_grants, staff_grants.c.id == api_tokens.c.grant_id)
+        .where(api_tokens.c.token_hash == credentials.token_hash(token))
+    )
+    with engine.connect() as conn:
+        row = conn.execute(query).mappings().first()
+    if row is None or row["revoked_at"] is not None:
+        return None
+    if row["expires_at"] is not None and row["expires_at"] <= now:
+        return None
+    if row["user_id"] is not None and not row["active"]:
+        return None
+    if row["grant_id"] is not None and (
+        row["grant_revoked"] is not None or row["grant_expires"] <= now
+    ):
+        return None
+    if row["last_used_at"] is None or now - row["last_used_at"] > LAST_USED_RESOLUTION:
+        with engine.begin() as conn:
+            conn.execute(
+                api_tokens.update().where(api_tokens.c.id == row["id"]).values(last_used_at=now)
+            )
+    return Caller(
+        tenant_id=row["tenant_id"],
+        tenant=row["tenant"],
+        role=row["role"],
+        token_id=row["id"],
+        user_id=row["user_id"],
+        actor=row["email"] or f"api-key:{row['name'] or row['prefix']}",
+        kind=row["kind"],
+        scopes=frozenset(row["scopes"]) if row["scopes"] is not None else None,
+        password_expired=bool(row["password_expired"]),
+        grant_id=row["grant_id"],
+    )
+
+
+def revoke_token(engine: Engine, token_id: int) -> None:
+    with engine.begin() as conn:
+        conn.execute(
+            api_tokens.update()
+            .where(api_tokens.c.id == token_id, api_tokens.c.revoked_at.is_(None))
+            .values(revoked_at=utcnow())
+        )
+
+
+def new_code(engine: Engine, user_id: int, purpose: str) -> str:
+    """A one-time code (password reset link token, or a 6-digit login code)."""
+    code = f"{secrets.randbelow(10**6):06d}" if purpose == "login" else secrets.token_urlsafe(24)
+    now = utcnow()
+    salted = f"{purpose}:{user_id}:{code}" if purpose == "login" else f"{purpose}:{code}"
+    with engine.begin() as conn:
+        conn.execute(
+            one_time_codes.insert().values(
+                user_id=user_id,
+                purpose=purpose,
+                code_hash=credentials.token_hash(salted),
+                created_at=now,
+                expires_at=now + CODE_TTL[purpose],
+            )
+        )
+    return code
+
+
+def use_code(engine: Engine, purpose: str, code: str, *, user_id: int | None = None) -> int | None:
+    """The user a valid, unused, unexpired code belongs to, marking it used; else None."""
+    salted = f"{purpose}:{user_id}:{code}" if purpose == "login" else f"{purpose}:{code}"
+    now = utcnow()
+    with engine.begin() as conn:
+        if purpose == "login" and user_id is not None:
+            # Count the attempt on the user's newest open login code: 5 wrong guesses burn it.
+            conn.execute(
+                one_time_codes.update()
+                .where(
+                    one_time_codes.c.user_id == user_id,
+                    one_time_codes.c.purpose == purpose,
+                    one_time_codes.c.used_at.is_(None),
+                )
+                .values(attempts=one_time_codes.c.attempts + 1)
+            )
+        row = (
+            conn.execute(
+                sa.select(one_time_codes).where(
+                    one_time_codes.c.code_hash == credentials.token_hash(salted),
+                    one_time_codes.c.purpose == purpose,
+                )
+            )
+            .mappings()
+            .first()
+        )
+        if (
+            row is None
+            or row["used_at"] is not None
+            or row["expires_at"] <= now
+            or row["attempts"] > MAX_CODE_ATTEMPTS
+        ):
+            return None
+        conn.execute(
+            one_time_codes.update().where(one_time_codes.c.id == row["id"]).values(used_at=now)
+        )
+        return row["user_id"]
+
+
+def set_password(engine: Engine, user_id: int, password: str, *, actor: str, ip: str) -> None:
+    now = utcnow()
+    with engine.begin() as conn:
+        tenant_id = conn.execute(
+            users.update()
+            .where(users.c.id == user_id)
+            .values(
+                password_hash=credentials.hash_password(password),
+                password_changed_at=now,
+                failed_logins=0,
+                locked_until=None,
+            )
+            .returning(users.c.tenant_id)
+        ).scalar_one()
+        # Every session of the user ends; API keys are not sessions and keep working.
+        conn.execute(
+            api_tokens.update()
+            .where(
+                api_tokens.c.user_id == user_id,
+                api_tokens.c.kind == "session",
+                api_tokens.c.revoked_at.is_(None),
+            )
+            .values(revoked_at=now)
+        )
+        audit(
+            conn,
+            tenant_id,
+            actor,
+            "password.changed",
+            target=f"user:{user_id}",
+            ip=ip,
+            actor_user_id=user_id,
+        )
+
+
+# --- inside one tenant ---------------------------------------------------------------
+
+
+class TenantAccounts(TenantStore):
+    # policy
+
+    def policy(self) -> SecurityPolicy:
+        return policy_for(self.engine, self.tenant_id)
+
+    def set_policy(self, policy: SecurityPolicy, caller: Caller, ip: str) -> None:
+        insert_values = {
+            "tenant_id": self.tenant_id,
+            "policy": policy.to_json(),
+            "updated_at": utcnow(),
+        }
+        with self.engine.begin() as conn:
+            updated = conn.execute(
+                security_policies.update()
+                .where(security_policies.c.tenant_id == self.tenant_id)
+                .values(policy=insert_values["policy"], updated_at=insert_values["updated_at"])
+            )
+            if updated.rowcount == 0:
+                conn.execute(security_policies.insert().values(**insert_values))
+            self._audit(
+                conn, caller, "security_policy.updated", "security_policy", policy.to_json(), ip
+            )
+
+    # users
+
+    def users(self) -> list[dict[str, Any]]:
+        with self.engine.connect() as conn:
+            rows = (
+                conn.execute(
+                    sa.select(users).where(users.c.tenant_id == self.tenant_id).order_by(users.c.id)
+                )
+                .mappings()
+                .all()
+            )
+        return [_user_json(r) for r in rows]
+
+    def user(self, user_id: int) -> dict[str, Any]:
+        with self.engine.connect() as conn:
+            row = (
+                conn.execute(
+                    sa.select(users).where(
+                        users.c.tenant_id == self.tenant_id, users.c.id == user_id
+                    )
+                )
+                .mappings()
+                .first()
+            )
+        if row is None:
+            raise NotFound(f"no user {user_id}")
+        return _user_json(row)
+
+    def create_user(
+        self,
+        *,
+        email: str,
+        password: str,
+        role: str,
+        name: str,
+        phone: str,
+        caller: Caller,
+        ip: str,
+    ) -> dict[str, Any]:
+        now = utcnow()
+        try:
+            with self.engine.begin() as conn:
+                user_id = conn.execute(
+                    users.insert().values(
+                        tenant_id=self.tenant_id,
+                        email=email.strip().lower(),
+                        password_hash=credentials.hash_password(password),
+                        role=role,
+                        name=name,
+                        phone=phone,
+                        created_at=now,
+                        password_changed_at=now,
+                    )
+                ).inserted_primary_key[0]
+                self._audit(
+                    conn,
+                    caller,
+                    "user.created",
+                    f"user:{user_id}",
+                    {"email": email, "role": role},
+                    ip,
+                )
+        except sa.exc.IntegrityError as exc:
+            raise AlreadyExists("a user with this email already exists") from exc
+        return self.user(user_id)
+
+    def update_user(
+        self, user_id: int, changes: dict[str, Any], caller: Caller, ip: str
+    ) -> dict[str, Any]:
+        current = self.user(user_id)
+        with self.engine.begin() as conn:
+            conn.execute(
+                users.update()
+                .where(users.c.tenant_id == self.tenant_id, users.c.id == user_id)
+                .values(**changes)
+            )
+            if changes.get("active") is False or "role" in changes:
+                # A disabled user or a changed role must not keep old sessions.
+                conn.execute(
+                    api_tokens.update()
+                    .where(
+                        api_tokens.c.user_id == user_id,
+                        api_tokens.c.kind == "session",
+                        api_tokens.c.revoked_at.is_(None),
+                    )
+                    .values(revoked_at=utcnow())
+                )
+            self._audit(
+                conn,
+                caller,
+                "user.updated",
+                f"user:{user_id}",
+                {"before": {k: current.get(k) for k in changes}, "after": changes},
+                ip,
+            )
+        return self.user(user_id)
+
+    # audit
+
+    def audit_entries(
+        self, *, before_id: int | None, limit: int, action: str | None = None
+    ) -> tuple[int, list[dict[str, Any]], int | None]:
+        conditions = [audit_log.c.tenant_id == self.tenant_id]
+        if action:
+            conditions.append(audit_log.c.action.like(f"{action}%"))
+        with self.engine.connect() as conn:
+            total = conn.execute(
+                sa.select(sa.func.count()).select_from(audit_log).where(*conditions)
+            ).scalar_one()
+            if before_id is not None:
+                conditions.append(audit_log.c.id < before_id)
+            rows = (
+                conn.execute(
+                    sa.select(audit_log)
+                    .where(*conditions)
+                    .order_by(audit_log.c.id.desc())
+                    .limit(limit + 1)
+                )
+                .mappings()
+                .all()
+            )
+        more = len(rows) > limit
+        rows = rows[:limit]
+        items = [
+            {
+                "id": r["id"],
+                "actor": r["actor"],
+                "action": r["action"],
+                "target": r["target"],
+                "details": r["details"],
+                "ip": r["ip"],
+                "via_grant": r["via_grant_id"],
+                "created_at": r["created_at"].isoformat(timespec="seconds"),
+            }
+            for r in rows
+        ]
+        return total, items, rows[-1]["id"] if more and rows else None
+
+    # API keys (二次开发)
+
+    def api_keys(self) -> list[dict[str, Any]]:
+        with self.engine.connect() as conn:
+            rows = (
+                conn.execute(
+                    sa.select(api_tokens)
+                    .where(api_tokens.c.tenant_id == self.tenant_id, api_tokens.c.kind == "api_key")
+                    .order_by(api_tokens.c.id)
+                )
+                .mappings()
+                .all()
+            )
+        return [_key_json(r) for r in rows]
+
+    def create_api_key(
+        self,
+        *,
+        name: str,
+        role: str,
+        scopes: list[str],
+        expires_at: datetime | None,
+        caller: Caller,
+        ip: str,
+    ) -> tuple[str, dict[str, Any]]:
+        token = credentials.new_token()
+        with self.engine.begin() as conn:
+            key_id = conn.execute(
+                api_tokens.insert().values(
+                    tenant_id=self.tenant_id,
+                    user_id=None,
+                    token_hash=credentials.token_hash(token),
+                    name=name,
+                    role=role,
+                    kind="api_key",
+                    scopes=sorted(scopes),
+                    prefix=token[:10],
+                    created_at=utcnow(),
+                    expires_at=expires_at,
+                )
+            ).inserted_primary_key[0]
+            self._audit(
+                conn,
+                caller,
+                "api_key.created",
+                f"api_key:{key_id}",
+                {"name": name, "scopes": sorted(scopes)},
+                ip,
+            )
+            row = (
+                conn.execute(sa.select(api_tokens).where(api_tokens.c.id == key_id))
+                .mappings()
+                .one()
+            )
+        return token, _key_json(row)
+
+    def revoke_api_key(self, key_id: int, caller: Caller, ip: str) -> None:
+        with self.engine.begin() as conn:
+            result = conn.execute(
+                api_tokens.update()
+                .where(
+                    api_tokens.c.tenant_id == self.tenant_id,
+                    api_tokens.c.id == key_id,
+                    api_tokens.c.kind == "api_key",
+                    api_tokens.c.revoked_at.is_(None),
+                )
+                .values(revoked_at=utcnow())
+            )
+            if result.rowcount == 0:
+                raise NotFound(f"no active API key {key_id}")
+            self._audit(conn, caller, "api_key.revoked", f"api_key:{key_id}", {}, ip)
+
+    # platform staff grants (代运营)
+
+    def grants(self) -> list[dict[str, Any]]:
+        with self.engine.connect() as conn:
+            rows = (
+                conn.execute(
+                    sa.select(staff_grants, users.c.email)
+                    .join(users, users.c.id == staff_grants.c.staff_user_id)
+                    .where(staff_grants.c.tenant_id == self.tenant_id)
+                    .order_by(staff_grants.c.id)
+                )
+                .mappings()
+                .all()
+            )
+        return [_grant_json(r) for r in rows]
+
+    def grant(self, grant_id: int) -> dict[str, Any]:
+        for item in self.grants():
+            if item["id"] == grant_id:
+                return item
+        raise NotFound(f"no grant {grant_id}")
+
+    def create_grant(
+        self, *, staff_email: str, hours: int, reason: str, caller: Caller, ip: str
+    ) -> dict[str, Any]:
+        staff = user_by_email(self.engine, staff_email)
+        if staff is None or staff["role"] != "platform_staff":
+            raise NotFound(f"no platform staff member {staff_email}")
+        now = utcnow()
+        with self.engine.begin() as conn:
+            grant_id = conn.execute(
+                staff_grants.insert().values(
+                    tenant_id=self.tenant_id,
+                    staff_user_id=staff["id"],
+                    granted_by=caller.user_id,
+                    reason=reason,
+                    created_at=now,
+                    expires_at=now + timedelta(hours=hours),
+                )
+            ).inserted_primary_key[0]
+            self._audit(
+                conn,
+                caller,
+                "staff_grant.created",
+                f"grant:{grant_id}",
+                {"staff": staff["email"], "hours": hours, "reason": reason},
+                ip,
+            )
+        return self.grant(grant_id)
+
+    def revoke_grant(self, grant_id: int, caller: Caller, ip: str) -> None:
+        with self.engine.begin() as conn:
+            result = conn.execute(
+                staff_grants.update()
+                .where(
+                    staff_grants.c.tenant_id == self.tenant_id,
+                    staff_grants.c.id == grant_id,
+                    staff_grants.c.revoked_at.is_(None),
+                )
+                .values(revoked_at=utcnow())
+            )
+            if result.rowcount == 0:
+                raise NotFound(f"no active grant {grant_id}")
+            self._audit(conn, caller, "staff_grant.revoked", f"grant:{grant_id}", {}, ip)
+
+
+def active_grant(engine: Engine, grant_id: int, staff_user_id: int) -> dict[str, Any] | None:
+    now = utcnow()
+    with engine.connect() as conn:
+        row = (
+            conn.execute(
+                sa.select(staff_grants).where(
+                    staff_grants.c.id == grant_id,
+                    staff_grants.c.staff_user_id == staff_user_id,
+                    staff_grants.c.revoked_at.is_(None),
+                    staff_grants.c.expires_at > now,
+                )
+            )
+            .mappings()
+            .first()
+        )
+    return dict(row) if row else None
+
+
+def ensure_platform_staff(engine: Engine, email: str, password: str) -> int:
+    """The platform's own tenant and a staff user in it (idempotent)."""
+    with engine.begin() as conn:
+        tenant_id = conn.execute(
+            sa.select(tenants.c.id).where(tenants.c.code == "platform")
+        ).scalar()
+        if tenant_id is None:
+            tenant_id = conn.execute(
+                tenants.insert().values(code="platform", name="仓运通平台", created_at=utcnow())
+            ).inserted_primary_key[0]
+        user_id = conn.execute(sa.select(users.c.id).where(users.c.email == email)).scalar()
+        if user_id is None:
+            user_id = conn.execute(
+                users.insert().values(
+                    tenant_id=tenant_id,
+                    email=email,
+                    role="platform_staff",
+                    password_hash=credentials.hash_password(password),
+                    created_at=utcnow(),
+                    password_changed_at=utcnow(),
+                )
+            ).inserted_primary_key[0]
+    return user_id
+
+
+def _user_json(row: Any) -> dict[str, Any]:
+    return {
+        "id": row["id"],
+        "email": row["email"],
+        "name": row["name"],
+        "phone": row["phone"],
+        "role": row["role"],
+        "active": bool(row["active"]),
+        "locked_until": _iso(row["locked_until"]),
+        "last_login_at": _iso(row["last_login_at"]),
+        "password_changed_at": _iso(row["password_changed_at"]),
+        "created_at": _iso(row["created_at"]),
+    }
+
+
+def _key_json(row: Any) -> dict[str, Any]:
+    return {
+        "id": row["id"],
+        "name": row["name"],
+        "prefix": row["prefix"],
+        "role": row["role"],
+        "scopes": row["scopes"] or [],
+        "created_at": _iso(row["created_at"]),
+        "expires_at": _iso(row["expires_at"]),
+        "revoked_at": _iso(row["revoked_at"]),
+        "last_used_at": _iso(row["last_used_at"]),
+    }
+
+
+def _grant_json(row: Any) -> dict[str, Any]:
+    return {
+        "id": row["id"],
+        "staff": row["email"],
+        "reason": row["reason"],
+        "created_at": _iso(row["created_at"]),
+        "expires_at": _iso(row["expires_at"]),
+        "revoked_at": _iso(row["revoked_at"]),
+    }
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat(timespec="seconds") if value else None
+
+
+__all__ = ["Caller", "TenantAccounts", "register"]

@@ -1,0 +1,130 @@
+"""Delivering webhooks: HMAC-signed POSTs, retried with exponential backoff and jitter.
+
+Each delivery carries ``X-Cangyun-Event``, ``X-Cangyun-Delivery`` (an id receivers use to
+drop repeats: delivery is at least once) and ``X-Cangyun-Signature: t=<unix>,v1=<hex>`` where
+v1 is HMAC-SHA256 of ``"<t>.<body>"`` with the webhook's secret.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import ipaddress
+import logging
+import random
+import socket
+import threading
+import time
+import urllib.error
+import urllib.request
+from datetime import timedelta
+from urllib.parse import urlsplit
+
+from sqlalchemy.engine import Engine
+
+from cangyun.timeutil import utcnow
+from cloud_api.integrations import store as integrations
+
+log = logging.getLogger(__name__)
+
+POLL_S = 1.0
+TIMEOUT_S = 10
+BACKOFF_BASE_S = 10.0
+BACKOFF_CAP_S = 3600.0
+
+
+class WebhookUrlError(ValueError):
+    pass
+
+
+def check_url(url: str, *, allow_private: bool) -> str:
+    """Only http(s) to public addresses, unless private targets are allowed (tests, LAN)."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname or len(url) > 500:
+        raise WebhookUrlError("the URL must be http:// or https:// with a host")
+    if allow_private:
+        return url
+    try:
+        addresses = {info[4][0] for info in socket.getaddrinfo(parts.hostname, None)}
+    except OSError as exc:
+        raise WebhookUrlError(f"cannot resolve {parts.hostname}") from exc
+    for address in addresses:
+        ip = ipaddress.ip_address(address.split("%")[0])
+        if ip.is_private or ip.is_loopback or ip.is_link_local or ip.is_reserved:
+            raise WebhookUrlError(f"{parts.hostname} resolves to a private address")
+    return url
+
+
+def signature(secret: str, timestamp: int, body: bytes) -> str:
+    digest = hmac.new(secret.encode(), f"{timestamp}.".encode() + body, hashlib.sha256)
+    return f"t={timestamp},v1={digest.hexdigest()}"
+
+
+def retry_delay(attempts: int, rng: random.Random | None = None) -> float:
+    """Full jitter under an exponentially growing ceiling: 10 s, 20 s, 40 s ... 1 h."""
+    ceiling = min(BACKOFF_CAP_S, BACKOFF_BASE_S * 2 ** max(0, attempts - 1))
+    return (rng or random).uniform(ceiling / 2, ceiling)
+
+
+def deliver_due(engine: Engine, *, limit: int = 20) -> int:
+    """Send what is due now; returns how many were attempted."""
+    batch = integrations.claim_due(engine, limit)
+    for delivery in batch:
+        body = delivery["payload"].encode()
+        timestamp = int(time.time())
+        request = urllib.request.Request(
+            delivery["url"],
+            data=body,
+            method="POST",
+            headers={
+                "Content-Type": "application/json; charset=utf-8",
+                "User-Agent": "cangyun-webhooks/1",
+                "X-Cangyun-Event": delivery["event"],
+                "X-Cangyun-Delivery": str(delivery["id"]),
+                "X-Cangyun-Signature": signature(delivery["secret"], timestamp, body),
+            },
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=TIMEOUT_S) as response:
+                status = response.status
+            error = "" if 200 <= status < 300 else f"HTTP {status}"
+        except urllib.error.HTTPError as exc:
+            error = f"HTTP {exc.code}"
+        except (urllib.error.URLError, OSError, ValueError) as exc:
+            error = f"{type(exc).__name__}: {exc}"
+        if not error:
+            integrations.delivered(engine, delivery["id"])
+            continue
+        attempts = delivery["attempts"]  # already counted when claimed
+        retry_at = utcnow() + timedelta(seconds=retry_delay(attempts))
+        log.warning(
+            "webhook delivery %s to %s failed (%s); attempt %d",
+            delivery["id"],
+            delivery["url"],
+            error,
+            attempts,
+        )
+        integrations.failed(engine, delivery["id"], attempts, error, retry_at)
+    return len(batch)
+
+
+class DeliveryWorker(threading.Thread):
+    """Background sender inside ``cangyun cloud serve``."""
+
+    def __init__(self, engine: Engine) -> None:
+        super().__init__(name="webhooks", daemon=True)
+        self.engine = engine
+        self.stopping = threading.Event()
+
+    def run(self) -> None:
+        while not self.stopping.is_set():
+            try:
+                busy = deliver_due(self.engine)
+            except Exception:  # noqa: BLE001 - a bad row must not stop all deliveries
+                log.exception("webhook worker error")
+                busy = 0
+            if not busy:
+                self.stopping.wait(POLL_S)
+
+    def stop(self) -> None:
+        self.stopping.set()

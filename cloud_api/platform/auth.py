@@ -1,0 +1,148 @@
+"""Who is calling, and may they: one place for every /api/v1 route.
+
+``authenticate`` runs before every API request: bearer token → ``Caller`` (tenant, role,
+API-key scopes), then the tenant's IP allow-list, then "password expired: change it first".
+A route then states what it needs in one line: ``@requires("customers:write")``; the
+licensing work adds ``@feature("secondary_development")`` the same way.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from flask import current_app, g, request
+from sqlalchemy.engine import Engine
+
+from cangyun.httpapi import ApiError, bearer_token
+from cloud_api.accounts import security
+from cloud_api.accounts import store as accounts
+from cloud_api.accounts.store import Caller
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+# Endpoints anyone may call (they authenticate by other means or not at all).
+PUBLIC = {
+    "api.accounts.register",
+    "api.accounts.login",
+    "api.accounts.login_verify",
+    "api.accounts.password_reset",
+    "api.accounts.password_reset_confirm",
+    "api.billing.get_catalog",
+    "api.openapi",
+}
+# What a caller whose password has expired may still do.
+PASSWORD_EXPIRED_ALLOWED = {"api.accounts.change_password", "api.accounts.logout",
+                            "api.accounts.me"}  # fmt: skip
+
+
+def engine() -> Engine:
+    return current_app.extensions["cangyun.engine"]
+
+
+def client_ip() -> str:
+    # Behind a proxy, ProxyFix (configured in deploy) rewrites remote_addr.
+    return request.remote_addr or ""
+
+
+def caller() -> Caller:
+    return g.caller
+
+
+def authenticate() -> None:
+    if request.endpoint in PUBLIC or request.endpoint is None:
+        return
+    # Bearer only: the console's session cookie is not accepted here, so a browser can never
+    # be tricked into calling the JSON API with its cookie (no CSRF surface).
+    token = bearer_token()
+    found = accounts.caller_for_token(engine(), token) if token else None
+    if found is None:
+        raise ApiError(
+            401,
+            "unauthorized",
+            "missing, expired or invalid bearer token",
+            headers={"WWW-Authenticate": "Bearer"},
+        )
+    policy = accounts.policy_for(engine(), found.tenant_id)
+    if not policy.ip_allowed(client_ip()):
+        raise ApiError(
+            403,
+            "ip_not_allowed",
+            f"this tenant's security policy does not allow requests from {client_ip()}",
+        )
+    if found.password_expired and request.endpoint not in PASSWORD_EXPIRED_ALLOWED:
+        raise ApiError(
+            403,
+            "password_expired",
+            "your password has expired; change it with POST /api/v1/auth/password",
+        )
+    g.caller = found
+
+
+def requires(permission: str) -> Callable[[F], F]:
+    """The caller's role (and, for an API key, its scopes) must include ``permission``."""
+    if permission not in security.ALL_PERMISSIONS:
+        raise ValueError(f"unknown permission {permission}")
+
+    def decorate(view: F) -> F:
+        @functools.wraps(view)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            who = caller()
+            if not security.allowed(who.role, permission, who.scopes):
+                raise ApiError(
+                    403,
+                    "forbidden",
+                    f"{who.role} {'key ' if who.kind == 'api_key' else ''}"
+                    f"may not {permission.replace(':', ' ')}",
+                    {"permission": permission},
+                )
+            return view(*args, **kwargs)
+
+        wrapper.permission = permission  # type: ignore[attr-defined]
+        return wrapper  # type: ignore[return-value]
+
+    return decorate
+
+
+def entitlement() -> Any:
+    """The caller's tenant's entitlement, computed once per request."""
+    found = g.get("entitlement")
+    if found is None:
+        from cloud_api.billing.store import TenantBilling
+
+        found = g.entitlement = TenantBilling(engine(), caller().tenant_id).entitlement()
+    return found
+
+
+def feature(code: str, *, add_on: str | None = None) -> Callable[[F], F]:
+    """The tenant's edition must include ``code`` (and, when given, the add-on be bought)."""
+    from cloud_api.billing.catalog import FEATURE_CODES, VALUE_ADDED_CODES
+
+    if code not in FEATURE_CODES or (add_on is not None and add_on not in VALUE_ADDED_CODES):
+        raise ValueError(f"unknown feature {code} / add-on {add_on}")
+
+    def decorate(view: F) -> F:
+        @functools.wraps(view)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            held = entitlement()
+            if code not in held.features:
+                raise ApiError(
+                    403,
+                    "feature_not_in_edition",
+                    f"{code} is not part of the {held.edition or 'current (none bought)'} edition",
+                    {"feature": code, "edition": held.edition},
+                )
+            if add_on is not None and add_on not in held.add_ons:
+                raise ApiError(
+                    403,
+                    "add_on_not_purchased",
+                    f"the {add_on} value-added service is not purchased",
+                    {"add_on": add_on},
+                )
+            return view(*args, **kwargs)
+
+        wrapper.feature = code  # type: ignore[attr-defined]
+        return wrapper  # type: ignore[return-value]
+
+    return decorate
