@@ -36,12 +36,13 @@ from cangyun.timeutil import utcnow
 from cloud_api.accounts import security
 from cloud_api.accounts import store as accounts
 from cloud_api.accounts.security import PolicyError, SecurityPolicy
-from cloud_api.accounts.store import Caller, TenantAccounts
+from cloud_api.accounts.store import TenantAccounts
 from cloud_api.crm import records as crm_csv
 from cloud_api.crm.records import FieldError
 from cloud_api.crm.store import MOVEMENT, NOTE, Actor, TenantCustomers, TimelineKey
 from cloud_api.ledger import store as ledger
 from cloud_api.platform import i18n
+from cloud_api.platform.tenancy import Caller
 from cloud_api.sites import api as api_sites
 from cloud_api.sites import registry
 from cloud_api.sites.labels import (

@@ -161,9 +161,9 @@ def buy_package(
 ) -> dict[str, Any]:
     """Order and pay a package on a tenant's behalf (the demo, a sales desk), priced and
     recorded exactly as through ``POST /api/v1/orders``; audited as ``provisioning``."""
-    from cloud_api.accounts.store import Caller
     from cloud_api.billing import catalog
     from cloud_api.billing.store import TenantBilling
+    from cloud_api.platform.tenancy import Caller
 
     tenant_row = registry.tenant_by_code(engine, tenant)
     quote = catalog.quote(order, catalog.PackageSizes.from_settings(settings.billing))

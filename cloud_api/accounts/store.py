@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import re
 import secrets
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -20,6 +19,7 @@ from cangyun.errors import AlreadyExists, NotFound
 from cangyun.timeutil import utcnow
 from cloud_api.accounts import credentials
 from cloud_api.accounts.security import SecurityPolicy
+from cloud_api.platform.db import atomic
 from cloud_api.platform.schema import (
     api_tokens,
     audit_log,
@@ -29,26 +29,11 @@ from cloud_api.platform.schema import (
     tenants,
     users,
 )
+from cloud_api.platform.tenancy import Caller, TenantStore, audit
 
 CODE_TTL = {"password_reset": timedelta(hours=1), "login": timedelta(minutes=10)}
 MAX_CODE_ATTEMPTS = 5
 LAST_USED_RESOLUTION = timedelta(minutes=1)  # don't write on every request
-
-
-@dataclass(frozen=True)
-class Caller:
-    """The authenticated party of a request, always inside exactly one tenant."""
-
-    tenant_id: int
-    tenant: str
-    role: str
-    token_id: int
-    user_id: int | None
-    actor: str  # email, or the API key's name
-    kind: str  # session | api_key
-    scopes: frozenset[str] | None
-    password_expired: bool
-    grant_id: int | None
 
 
 def policy_for(engine: Engine | sa.Connection, tenant_id: int) -> SecurityPolicy:
@@ -59,84 +44,6 @@ def policy_for(engine: Engine | sa.Connection, tenant_id: int) -> SecurityPolicy
         with engine.connect() as conn:
             stored = conn.execute(query).scalar()
     return SecurityPolicy.from_json(stored) if stored else SecurityPolicy()
-
-
-def audit(
-    conn: sa.Connection,
-    tenant_id: int | None,
-    actor: str,
-    action: str,
-    *,
-    target: str = "",
-    details: dict[str, Any] | None = None,
-    ip: str = "",
-    actor_user_id: int | None = None,
-    via_grant_id: int | None = None,
-) -> None:
-    conn.execute(
-        audit_log.insert().values(
-            tenant_id=tenant_id,
-            actor_user_id=actor_user_id,
-            actor=actor[:254],
-            via_grant_id=via_grant_id,
-            action=action,
-            target=target[:200],
-            details=details or {},
-            ip=ip[:64],
-            created_at=utcnow(),
-        )
-    )
-
-
-def audit_caller(
-    conn: sa.Connection,
-    tenant_id: int,
-    caller: Caller,
-    action: str,
-    *,
-    target: str = "",
-    details: dict[str, Any] | None = None,
-    ip: str = "",
-) -> None:
-    """What an authenticated caller did in ``tenant_id``, with the grant a staff member
-    acted under (the tenant sees who did it, and on whose authority)."""
-    audit(
-        conn,
-        tenant_id,
-        caller.actor,
-        action,
-        target=target,
-        details=details,
-        ip=ip,
-        actor_user_id=caller.user_id,
-        via_grant_id=caller.grant_id,
-    )
-
-
-class TenantStore:
-    """The data layer of one tenant: built with its id, every query it makes stays inside."""
-
-    def __init__(self, engine: Engine, tenant_id: int) -> None:
-        self.engine = engine
-        self.tenant_id = tenant_id
-
-    def record(
-        self, caller: Caller, action: str, target: str, details: dict[str, Any], ip: str
-    ) -> None:
-        """An audit entry for a change another module committed (edge provisioning)."""
-        with self.engine.begin() as conn:
-            self._audit(conn, caller, action, target, details, ip)
-
-    def _audit(
-        self,
-        conn: sa.Connection,
-        caller: Caller,
-        action: str,
-        target: str,
-        details: dict[str, Any],
-        ip: str,
-    ) -> None:
-        audit_caller(conn, self.tenant_id, caller, action, target=target, details=details, ip=ip)
 
 
 # --- registration and login (before a tenant is known) -------------------------------
@@ -150,7 +57,7 @@ def register(
     code = _tenant_code(tenant_name, email)
     now = utcnow()
     try:
-        with engine.begin() as conn:
+        with atomic(engine) as conn:
             tenant_id = conn.execute(
                 tenants.insert().values(code=code, name=tenant_name, created_at=now)
             ).inserted_primary_key[0]
@@ -221,7 +128,7 @@ def login_failed(
 ) -> datetime | None:
     """Count a failed login; returns when the account unlocks if this failure locked it."""
     now = utcnow()
-    with engine.begin() as conn:
+    with atomic(engine) as conn:
         failures = conn.execute(
             users.update()
             .where(users.c.id == user["id"])
@@ -262,7 +169,7 @@ def login_succeeded(
     expired = policy.password_expired(user.get("password_changed_at"), now)
     expires_at = policy.session_expiry(now)
     token = credentials.new_token()
-    with engine.begin() as conn:
+    with atomic(engine) as conn:
         conn.execute(
             users.update()
             .where(users.c.id == user["id"])
@@ -296,7 +203,7 @@ def login_succeeded(
 
 
 def clear_expired_lock(engine: Engine, user_id: int) -> None:
-    with engine.begin() as conn:
+    with atomic(engine) as conn:
         conn.execute(users.update().where(users.c.id == user_id).values(locked_until=None))
 
 
@@ -329,7 +236,7 @@ def caller_for_token(engine: Engine, token: str) -> Caller | None:
     ):
         return None
     if row["last_used_at"] is None or now - row["last_used_at"] > LAST_USED_RESOLUTION:
-        with engine.begin() as conn:
+        with atomic(engine) as conn:
             conn.execute(
                 api_tokens.update().where(api_tokens.c.id == row["id"]).values(last_used_at=now)
             )
@@ -348,7 +255,7 @@ def caller_for_token(engine: Engine, token: str) -> Caller | None:
 
 
 def revoke_token(engine: Engine, token_id: int) -> None:
-    with engine.begin() as conn:
+    with atomic(engine) as conn:
         conn.execute(
             api_tokens.update()
             .where(api_tokens.c.id == token_id, api_tokens.c.revoked_at.is_(None))
@@ -361,7 +268,7 @@ def new_code(engine: Engine, user_id: int, purpose: str) -> str:
     code = f"{secrets.randbelow(10**6):06d}" if purpose == "login" else secrets.token_urlsafe(24)
     now = utcnow()
     salted = f"{purpose}:{user_id}:{code}" if purpose == "login" else f"{purpose}:{code}"
-    with engine.begin() as conn:
+    with atomic(engine) as conn:
         conn.execute(
             one_time_codes.insert().values(
                 user_id=user_id,
@@ -378,7 +285,7 @@ def use_code(engine: Engine, purpose: str, code: str, *, user_id: int | None = N
     """The user a valid, unused, unexpired code belongs to, marking it used; else None."""
     salted = f"{purpose}:{user_id}:{code}" if purpose == "login" else f"{purpose}:{code}"
     now = utcnow()
-    with engine.begin() as conn:
+    with atomic(engine) as conn:
         if purpose == "login" and user_id is not None:
             # Count the attempt on the user's newest open login code: 5 wrong guesses burn it.
             conn.execute(
@@ -415,7 +322,7 @@ def use_code(engine: Engine, purpose: str, code: str, *, user_id: int | None = N
 
 def set_password(engine: Engine, user_id: int, password: str, *, actor: str, ip: str) -> None:
     now = utcnow()
-    with engine.begin() as conn:
+    with atomic(engine) as conn:
         tenant_id = conn.execute(
             users.update()
             .where(users.c.id == user_id)
@@ -463,7 +370,7 @@ class TenantAccounts(TenantStore):
             "policy": policy.to_json(),
             "updated_at": utcnow(),
         }
-        with self.engine.begin() as conn:
+        with atomic(self.engine) as conn:
             updated = conn.execute(
                 security_policies.update()
                 .where(security_policies.c.tenant_id == self.tenant_id)
@@ -516,7 +423,7 @@ class TenantAccounts(TenantStore):
     ) -> dict[str, Any]:
         now = utcnow()
         try:
-            with self.engine.begin() as conn:
+            with atomic(self.engine) as conn:
                 user_id = conn.execute(
                     users.insert().values(
                         tenant_id=self.tenant_id,
@@ -545,7 +452,7 @@ class TenantAccounts(TenantStore):
         self, user_id: int, changes: dict[str, Any], caller: Caller, ip: str
     ) -> dict[str, Any]:
         current = self.user(user_id)
-        with self.engine.begin() as conn:
+        with atomic(self.engine) as conn:
             conn.execute(
                 users.update()
                 .where(users.c.tenant_id == self.tenant_id, users.c.id == user_id)
@@ -639,7 +546,7 @@ class TenantAccounts(TenantStore):
         ip: str,
     ) -> tuple[str, dict[str, Any]]:
         token = credentials.new_token()
-        with self.engine.begin() as conn:
+        with atomic(self.engine) as conn:
             key_id = conn.execute(
                 api_tokens.insert().values(
                     tenant_id=self.tenant_id,
@@ -670,7 +577,7 @@ class TenantAccounts(TenantStore):
         return token, _key_json(row)
 
     def revoke_api_key(self, key_id: int, caller: Caller, ip: str) -> None:
-        with self.engine.begin() as conn:
+        with atomic(self.engine) as conn:
             result = conn.execute(
                 api_tokens.update()
                 .where(
@@ -714,7 +621,7 @@ class TenantAccounts(TenantStore):
         if staff is None or staff["role"] != "platform_staff":
             raise NotFound(f"no platform staff member {staff_email}")
         now = utcnow()
-        with self.engine.begin() as conn:
+        with atomic(self.engine) as conn:
             grant_id = conn.execute(
                 staff_grants.insert().values(
                     tenant_id=self.tenant_id,
@@ -736,7 +643,7 @@ class TenantAccounts(TenantStore):
         return self.grant(grant_id)
 
     def revoke_grant(self, grant_id: int, caller: Caller, ip: str) -> None:
-        with self.engine.begin() as conn:
+        with atomic(self.engine) as conn:
             result = conn.execute(
                 staff_grants.update()
                 .where(
@@ -771,7 +678,7 @@ def active_grant(engine: Engine, grant_id: int, staff_user_id: int) -> dict[str,
 
 def ensure_platform_staff(engine: Engine, email: str, password: str) -> int:
     """The platform's own tenant and a staff user in it (idempotent)."""
-    with engine.begin() as conn:
+    with atomic(engine) as conn:
         tenant_id = conn.execute(
             sa.select(tenants.c.id).where(tenants.c.code == "platform")
         ).scalar()

@@ -26,6 +26,7 @@ from cangyun import licence as tokens
 from cangyun import wire
 from cangyun.licence import Licence
 from cloud_api.billing.store import TenantBilling
+from cloud_api.platform.db import atomic
 from cloud_api.platform.schema import devices, licences, orders, tenants, warehouses
 from cloud_api.settings import BillingSection
 
@@ -128,7 +129,7 @@ def licence_token(
         ):
             return str(latest.token)
     token = tokens.issue(granted, key)
-    with engine.begin() as conn:
+    with atomic(engine) as conn:
         conn.execute(
             licences.insert().values(
                 tenant_id=box.tenant_id,

@@ -26,11 +26,11 @@ import sqlalchemy as sa
 
 from cangyun.errors import NotFound
 from cangyun.timeutil import utcnow
-from cloud_api.accounts.store import Caller, TenantStore
 from cloud_api.billing import catalog
 from cloud_api.billing import usage_store as metering
 from cloud_api.billing.catalog import Quote
 from cloud_api.billing.metering import DayUsage, close, to_tonne_days, windows
+from cloud_api.platform.db import atomic
 from cloud_api.platform.schema import (
     ledger,
     metering_state,
@@ -42,6 +42,7 @@ from cloud_api.platform.schema import (
     usage_days,
     usage_postings,
 )
+from cloud_api.platform.tenancy import Caller, TenantStore
 
 ZERO = Decimal(0)
 LATE_SAFETY = timedelta(seconds=60)  # rows younger than this may still be committing
@@ -97,7 +98,7 @@ class TenantBilling(TenantStore):
         self, quote: Quote, area_m2: Decimal | None, caller: Caller, ip: str
     ) -> dict[str, Any]:
         now = utcnow()
-        with self.engine.begin() as conn:
+        with atomic(self.engine) as conn:
             order_id = conn.execute(
                 orders.insert().values(
                     tenant_id=self.tenant_id,
@@ -164,7 +165,7 @@ class TenantBilling(TenantStore):
     def pay(self, order_id: int, reference: str, caller: Caller, ip: str) -> dict[str, Any]:
         """Record the payment and activate the package; the same reference again is a no-op."""
         now = utcnow()
-        with self.engine.connect().execution_options(sqlite_immediate=True) as conn, conn.begin():
+        with atomic(self.engine) as conn:
             row = self._order_row(conn, order_id, lock=True)
             if row["status"] == "paid":
                 if row["payment_reference"] == reference:
@@ -236,7 +237,7 @@ class TenantBilling(TenantStore):
         return start, end
 
     def cancel(self, order_id: int, caller: Caller, ip: str) -> dict[str, Any]:
-        with self.engine.begin() as conn:
+        with atomic(self.engine) as conn:
             row = self._order_row(conn, order_id, lock=True)
             if row["status"] == "paid":
                 raise BillingError(
@@ -253,7 +254,7 @@ class TenantBilling(TenantStore):
 
     def refuse_refund(self, order_id: int, caller: Caller, ip: str) -> None:
         """Refunds do not exist; the attempt is audited all the same."""
-        with self.engine.begin() as conn:
+        with atomic(self.engine) as conn:
             self._order_row(conn, order_id)
             self._audit(conn, caller, "order.refund_refused", f"order:{order_id}", {}, ip)
 
@@ -384,7 +385,7 @@ class TenantBilling(TenantStore):
         zone = self.zone()
         yesterday = now.astimezone(zone).date() - timedelta(days=1)
         result = {"closed": 0, "adjusted": 0}
-        with self.engine.connect().execution_options(sqlite_immediate=True) as conn, conn.begin():
+        with atomic(self.engine) as conn:
             if conn.dialect.name == "postgresql":  # one closer per tenant at a time
                 conn.execute(
                     sa.select(tenants.c.id).where(tenants.c.id == self.tenant_id).with_for_update()

@@ -19,10 +19,10 @@ import sqlalchemy as sa
 from cangyun.errors import AlreadyExists, NotFound
 from cangyun.movement import grams_to_kg
 from cangyun.timeutil import utcnow
-from cloud_api.accounts.store import Caller, TenantStore, audit
 from cloud_api.crm.records import RATE_NAMES, ParsedCsv, RowError, money
-from cloud_api.platform.db import write_connection
+from cloud_api.platform.db import atomic
 from cloud_api.platform.schema import customer_notes, customers, devices, ledger, warehouses
+from cloud_api.platform.tenancy import Caller, TenantStore, audit
 
 IMPORT_BATCH = 1000  # rows per INSERT/UPDATE round trip during an import
 EXPORT_CHUNK = 1000  # customers read per query while exporting
@@ -223,7 +223,7 @@ class TenantCustomers(TenantStore):
         now = utcnow()
         code = values["code"]
         try:
-            with write_connection(self.engine) as conn, conn.begin():
+            with atomic(self.engine) as conn:
                 taken = conn.execute(
                     sa.select(customers.c.deleted_at).where(
                         customers.c.tenant_id == self.tenant_id, customers.c.code == code
@@ -242,7 +242,7 @@ class TenantCustomers(TenantStore):
             raise AlreadyExists(_taken(code, False)) from exc
 
     def update(self, code: str, changes: dict[str, Any], by: Actor) -> dict[str, Any]:
-        with write_connection(self.engine) as conn, conn.begin():
+        with atomic(self.engine) as conn:
             current = self._row(conn, code, lock=True)
             changed = {k: v for k, v in changes.items() if current[k] != v}
             if changed:
@@ -264,7 +264,7 @@ class TenantCustomers(TenantStore):
             return _customer_json(self._row(conn, code))
 
     def delete(self, code: str, by: Actor) -> None:
-        with write_connection(self.engine) as conn, conn.begin():
+        with atomic(self.engine) as conn:
             result = conn.execute(
                 customers.update()
                 .where(*self._live(), customers.c.code == code)
@@ -275,7 +275,7 @@ class TenantCustomers(TenantStore):
             self._audit_customer(conn, by, "customer.deleted", code, {})
 
     def add_note(self, code: str, text: str, by: Actor) -> dict[str, Any]:
-        with write_connection(self.engine) as conn, conn.begin():
+        with atomic(self.engine) as conn:
             customer_id = self._row(conn, code)["id"]
             note_id = conn.execute(
                 customer_notes.insert().values(
@@ -305,7 +305,7 @@ class TenantCustomers(TenantStore):
         now = utcnow()
         rate_columns = [r for r in RATE_NAMES if r in parsed.columns]
         try:
-            with write_connection(self.engine) as conn, conn.begin():
+            with atomic(self.engine) as conn:
                 existing = self._by_codes(conn, [c.code for c in parsed.customers])
                 inserts: list[dict[str, Any]] = []
                 updates: list[dict[str, Any]] = []

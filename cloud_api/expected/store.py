@@ -27,8 +27,7 @@ from sqlalchemy.engine import Engine
 from cangyun.errors import NotFound
 from cangyun.movement import grams_to_kg
 from cangyun.timeutil import utcnow
-from cloud_api.accounts.store import Caller, TenantStore
-from cloud_api.platform.db import insert_for, write_connection
+from cloud_api.platform.db import atomic, insert_for
 from cloud_api.platform.schema import (
     devices,
     expected_deliveries,
@@ -36,6 +35,7 @@ from cloud_api.platform.schema import (
     tenants,
     warehouses,
 )
+from cloud_api.platform.tenancy import Caller, TenantStore
 from cloud_api.sites.store import valid_code
 
 STATUSES = ("open", "cancelled", "received", "shipped")
@@ -71,7 +71,7 @@ class TenantExpected(TenantStore):
         """Record lines (column values: direction, qty, sscc, gtin, lot, weight_g, customer,
         reference, gate), all or none."""
         now = utcnow()
-        with write_connection(self.engine) as conn, conn.begin():
+        with atomic(self.engine) as conn:
             warehouse_id = self._warehouse_id(conn, warehouse)
             version = _next_stamp(conn, warehouse_id)
             self._refuse_repeated_ssccs(conn, warehouse_id, lines)
@@ -147,7 +147,7 @@ class TenantExpected(TenantStore):
 
     def cancel(self, warehouse: str, line_id: int, caller: Caller, ip: str) -> dict[str, Any]:
         """Cancel an open line; cancelling it again answers the same."""
-        with write_connection(self.engine) as conn, conn.begin():
+        with atomic(self.engine) as conn:
             warehouse_id = self._warehouse_id(conn, warehouse)
             version = _next_stamp(conn, warehouse_id)  # under the lock: no race with a receipt
             row = self._line(conn, warehouse_id, line_id)
@@ -318,7 +318,7 @@ def record_sent(engine: Engine, device_id: int, tenant_id: int, version: int) ->
     """Note that the box was sent everything up to ``version``. False when it was sent as
     much or more already (another ingest worker got there first): then send nothing."""
     now = utcnow()
-    with write_connection(engine) as conn, conn.begin():
+    with atomic(engine) as conn:
         moved = conn.execute(
             expected_deliveries.update()
             .where(
@@ -371,7 +371,7 @@ def close_from_ledger(
         return 0
     closed = 0
     now = utcnow()
-    with write_connection(engine) as conn, conn.begin():
+    with atomic(engine) as conn:
         version = _next_stamp(conn, warehouse_id)
         for line_id, status, movement_id in matched:
             closed += conn.execute(

@@ -17,8 +17,9 @@ from sqlalchemy.engine import Engine
 
 from cangyun.errors import NotFound
 from cangyun.timeutil import utcnow
-from cloud_api.accounts.store import Caller, TenantStore, audit_caller
+from cloud_api.platform.db import atomic
 from cloud_api.platform.schema import webhook_deliveries, webhooks
+from cloud_api.platform.tenancy import Caller, TenantStore, audit_caller
 
 EVENTS = ("movements.created", "alerts.created", "ping")
 LEASE = timedelta(seconds=60)  # a claimed delivery is retried if its worker dies
@@ -58,7 +59,7 @@ class TenantIntegrations(TenantStore):
         self, url: str, events: list[str], caller: Caller, ip: str
     ) -> tuple[dict[str, Any], str]:
         secret = "whsec_" + secrets.token_urlsafe(24)
-        with self.engine.begin() as conn:
+        with atomic(self.engine) as conn:
             webhook_id = conn.execute(
                 webhooks.insert().values(
                     tenant_id=self.tenant_id,
@@ -80,7 +81,7 @@ class TenantIntegrations(TenantStore):
         return self.webhook(webhook_id), secret
 
     def delete(self, webhook_id: int, caller: Caller, ip: str) -> None:
-        with self.engine.begin() as conn:
+        with atomic(self.engine) as conn:
             exists = conn.execute(
                 sa.select(webhooks.c.id).where(
                     webhooks.c.tenant_id == self.tenant_id, webhooks.c.id == webhook_id
@@ -132,7 +133,7 @@ class TenantIntegrations(TenantStore):
 
     def ping(self, webhook_id: int) -> None:
         self.webhook(webhook_id)
-        with self.engine.begin() as conn:
+        with atomic(self.engine) as conn:
             _queue(conn, self.tenant_id, webhook_id, "ping", {"event": "ping"})
 
 
@@ -175,7 +176,7 @@ def _queue(
 def claim_due(engine: Engine, limit: int = 20) -> list[dict[str, Any]]:
     """Take up to ``limit`` due deliveries for this worker (lease; attempts counted)."""
     now = utcnow()
-    with engine.begin() as conn:
+    with atomic(engine) as conn:
         ids = (
             conn.execute(
                 sa.select(webhook_deliveries.c.id)
@@ -220,7 +221,7 @@ def claim_due(engine: Engine, limit: int = 20) -> list[dict[str, Any]]:
 
 
 def delivered(engine: Engine, delivery_id: int) -> None:
-    with engine.begin() as conn:
+    with atomic(engine) as conn:
         conn.execute(
             webhook_deliveries.update()
             .where(webhook_deliveries.c.id == delivery_id)
@@ -237,7 +238,7 @@ def failed(
         values["status"] = "failed"
     else:
         values["next_attempt_at"] = retry_at
-    with engine.begin() as conn:
+    with atomic(engine) as conn:
         conn.execute(
             webhook_deliveries.update()
             .where(webhook_deliveries.c.id == delivery_id)

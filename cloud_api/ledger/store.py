@@ -20,7 +20,7 @@ from sqlalchemy.engine import Engine
 
 from cangyun.movement import grams_to_kg
 from cloud_api.integrations import store as integrations
-from cloud_api.platform.db import UTCDateTime, insert_for, write_connection
+from cloud_api.platform.db import UTCDateTime, atomic, insert_for
 from cloud_api.platform.schema import (
     alerts,
     dead_letters,
@@ -74,7 +74,7 @@ def commit_batch(
     insert = insert_for(engine)
     keyed_dead = [d for d in dead if d.seq is not None]
     batch_seqs = sorted({r["seq"] for r in rows} | {d.seq for d in keyed_dead})  # type: ignore[misc]
-    with write_connection(engine) as conn, conn.begin():
+    with atomic(engine) as conn:
         acked, max_seen = _lock_sync_row(conn, device.id, epoch, received_at)
         outcome = BatchOutcome(acked_through=acked)
 
@@ -122,7 +122,7 @@ def record_hello(
     engine: Engine, device: DeviceRef, epoch: str, edge_last_seq: int, received_at: datetime
 ) -> int:
     """Note the edge's position; return the cloud's watermark for that epoch."""
-    with write_connection(engine) as conn, conn.begin():
+    with atomic(engine) as conn:
         acked, _ = _lock_sync_row(conn, device.id, epoch, received_at)
         conn.execute(
             device_sync.update()
@@ -138,7 +138,7 @@ def record_hello(
 
 
 def record_status(engine: Engine, device: DeviceRef, online: bool, received_at: datetime) -> None:
-    with write_connection(engine) as conn, conn.begin():
+    with atomic(engine) as conn:
         conn.execute(
             devices.update()
             .where(devices.c.id == device.id)
@@ -157,7 +157,7 @@ def dead_letter(
     device: DeviceRef | None = None,
 ) -> None:
     """A whole message that cannot be filed (bad topic, unknown device, broken envelope)."""
-    with write_connection(engine) as conn, conn.begin():
+    with atomic(engine) as conn:
         conn.execute(
             dead_letters.insert().values(
                 received_at=received_at,

@@ -26,10 +26,9 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from cangyun.errors import NotFound
-from cloud_api.accounts.store import Caller, TenantStore, audit, audit_caller
 from cloud_api.messaging import reminders
 from cloud_api.messaging.reminders import PeriodCoverage, QuotaSnapshot, Reminder
-from cloud_api.platform.db import insert_for, write_connection
+from cloud_api.platform.db import atomic, insert_for
 from cloud_api.platform.schema import (
     messages,
     notifications,
@@ -39,6 +38,7 @@ from cloud_api.platform.schema import (
     users,
 )
 from cloud_api.platform.sms import to_e164
+from cloud_api.platform.tenancy import Caller, TenantStore, audit, audit_caller
 from cloud_api.settings import BillingSection, CloudSettings
 
 log = logging.getLogger(__name__)
@@ -112,7 +112,7 @@ class TenantMessaging(TenantStore):
             messages.c.user_id == user_id,
             messages.c.id == message_id,
         )
-        with self.engine.begin() as conn:
+        with atomic(self.engine) as conn:
             conn.execute(
                 messages.update().where(*mine, messages.c.read_at.is_(None)).values(read_at=now)
             )
@@ -173,7 +173,7 @@ class TenantMessaging(TenantStore):
     ) -> dict[str, dict[str, Any]]:
         before = self.subscriptions()
         insert = insert_for(self.engine)
-        with self.engine.begin() as conn:
+        with atomic(self.engine) as conn:
             members = set(
                 conn.execute(
                     sa.select(users.c.id).where(
@@ -260,7 +260,7 @@ def evaluate_and_queue(
     quota_thresholds = reminders.parse_thresholds(billing.quota_thresholds, upper=Decimal(100))
     period_days = reminders.parse_thresholds(billing.period_days)
     fired: list[Reminder] = []
-    with write_connection(engine) as conn, conn.begin():
+    with atomic(engine) as conn:
         armed = {
             r.key: bool(r.armed)
             for r in conn.execute(
@@ -379,7 +379,7 @@ def claim_due(
     due = [notifications.c.status == "pending", notifications.c.next_attempt_at <= now]
     if channel is not None:
         due.append(notifications.c.channel == channel)
-    with write_connection(engine) as conn, conn.begin():
+    with atomic(engine) as conn:
         ids = (
             conn.execute(
                 sa.select(notifications.c.id)
@@ -418,7 +418,7 @@ def claim_due(
 
 
 def sent(engine: Engine, notification_id: int, now: datetime) -> None:
-    with engine.begin() as conn:
+    with atomic(engine) as conn:
         conn.execute(
             notifications.update()
             .where(notifications.c.id == notification_id)
@@ -443,7 +443,7 @@ def failed(
         values["status"] = "failed"
     else:
         values["next_attempt_at"] = now + timedelta(seconds=retry_delay(attempts, rng))
-    with engine.begin() as conn:
+    with atomic(engine) as conn:
         conn.execute(
             notifications.update().where(notifications.c.id == notification_id).values(**values)
         )

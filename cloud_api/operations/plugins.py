@@ -9,8 +9,9 @@ import sqlalchemy as sa
 
 from cangyun.errors import NotFound
 from cangyun.timeutil import utcnow
-from cloud_api.accounts.store import Caller, TenantStore, audit_caller
+from cloud_api.platform.db import atomic
 from cloud_api.platform.schema import tenant_plugins
+from cloud_api.platform.tenancy import Caller, TenantStore, audit_caller
 
 CATALOGUE: dict[str, tuple[str, str]] = {
     "cold_chain": ("冷链温控", "Cold chain: temperature zones and excursion alerts"),
@@ -42,7 +43,7 @@ class TenantPlugins(TenantStore):
 
     def enable(self, code: str, caller: Caller, ip: str) -> dict[str, Any]:
         self._known(code)
-        with self.engine.begin() as conn:
+        with atomic(self.engine) as conn:
             exists = conn.execute(
                 sa.select(tenant_plugins.c.plugin).where(
                     tenant_plugins.c.tenant_id == self.tenant_id, tenant_plugins.c.plugin == code
@@ -59,7 +60,7 @@ class TenantPlugins(TenantStore):
 
     def disable(self, code: str, caller: Caller, ip: str) -> dict[str, Any]:
         self._known(code)
-        with self.engine.begin() as conn:
+        with atomic(self.engine) as conn:
             result = conn.execute(
                 tenant_plugins.delete().where(
                     tenant_plugins.c.tenant_id == self.tenant_id, tenant_plugins.c.plugin == code

@@ -8,8 +8,9 @@ import sqlalchemy as sa
 
 from cangyun.errors import Invalid, NotFound
 from cangyun.timeutil import utcnow
-from cloud_api.accounts.store import Caller, TenantStore, audit_caller
+from cloud_api.platform.db import atomic
 from cloud_api.platform.schema import tasks, warehouses
+from cloud_api.platform.tenancy import Caller, TenantStore, audit_caller
 
 KINDS = ("receive", "putaway", "pick", "ship", "count", "other")
 STATUSES = ("open", "in_progress", "done", "cancelled")
@@ -38,7 +39,7 @@ class TenantTasks(TenantStore):
         """``values``: title and kind, and optionally assignee, warehouse (code), due_at."""
         values = dict(values)
         now = utcnow()
-        with self.engine.begin() as conn:
+        with atomic(self.engine) as conn:
             if "warehouse" in values:
                 values["warehouse_id"] = self._warehouse_id(conn, values.pop("warehouse"))
             task_id = conn.execute(
@@ -66,7 +67,7 @@ class TenantTasks(TenantStore):
     ) -> dict[str, Any]:
         """Change the given fields (those of ``create``, and status)."""
         values = dict(values)
-        with self.engine.begin() as conn:
+        with atomic(self.engine) as conn:
             if "warehouse" in values:
                 values["warehouse_id"] = self._warehouse_id(conn, values.pop("warehouse"))
             result = conn.execute(

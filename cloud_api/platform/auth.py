@@ -18,7 +18,7 @@ from sqlalchemy.engine import Engine
 from cangyun.httpapi import ApiError, bearer_token
 from cloud_api.accounts import security
 from cloud_api.accounts import store as accounts
-from cloud_api.accounts.store import Caller
+from cloud_api.platform.tenancy import Caller
 
 F = TypeVar("F", bound=Callable[..., Any])
 

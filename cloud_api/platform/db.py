@@ -96,6 +96,17 @@ def write_connection(engine: Engine) -> Iterator[sa.Connection]:
 
 
 @contextmanager
+def atomic(engine: Engine) -> Iterator[sa.Connection]:
+    """The one way the cloud writes: a transaction that commits on leaving, or rolls back.
+
+    On SQLite it queues on the writer flock and takes the write lock up front
+    (``write_connection``); on PostgreSQL it is a plain transaction.
+    """
+    with write_connection(engine) as conn, conn.begin():
+        yield conn
+
+
+@contextmanager
 def _writer_flock(lock_path: str) -> Iterator[None]:
     with open(lock_path, "a+b") as lock_file:
         fcntl.flock(lock_file, fcntl.LOCK_EX)

@@ -12,6 +12,7 @@ from sqlalchemy.engine import Engine
 from cangyun.errors import AlreadyExists, NotFound
 from cangyun.timeutil import utcnow
 from cloud_api.accounts import credentials
+from cloud_api.platform.db import atomic
 from cloud_api.platform.schema import (
     api_tokens,
     devices,
@@ -48,7 +49,7 @@ class Principal:
 
 def _insert(engine: Engine, table: sa.Table, values: dict[str, Any], what: str) -> int:
     try:
-        with engine.begin() as conn:
+        with atomic(engine) as conn:
             return conn.execute(table.insert().values(**values)).inserted_primary_key[0]
     except sa.exc.IntegrityError as exc:
         raise AlreadyExists(f"{what} already exists") from exc
@@ -123,7 +124,7 @@ def create_device(
 
 
 def set_device_password(engine: Engine, code: str, mqtt_password_hash: str) -> None:
-    with engine.begin() as conn:
+    with atomic(engine) as conn:
         result = conn.execute(
             devices.update()
             .where(devices.c.code == code)
@@ -189,7 +190,7 @@ def list_devices(engine: Engine, tenant_id: int) -> list[dict[str, Any]]:
 def create_service_account(
     engine: Engine, username: str, role: str, mqtt_password_hash: str
 ) -> None:
-    with engine.begin() as conn:
+    with atomic(engine) as conn:
         existing = conn.execute(
             sa.select(service_accounts.c.id).where(service_accounts.c.username == username)
         ).first()
@@ -282,7 +283,7 @@ def create_token(
     expires_at: datetime | None = None,
 ) -> str:
     token = credentials.new_token()
-    with engine.begin() as conn:
+    with atomic(engine) as conn:
         conn.execute(
             api_tokens.insert().values(
                 tenant_id=tenant_id,
@@ -321,7 +322,7 @@ def principal_for_token(engine: Engine, token: str) -> Principal | None:
 
 
 def revoke_token(engine: Engine, token_id: int) -> None:
-    with engine.begin() as conn:
+    with atomic(engine) as conn:
         conn.execute(
             api_tokens.update().where(api_tokens.c.id == token_id).values(revoked_at=utcnow())
         )

@@ -18,9 +18,9 @@ import sqlalchemy as sa
 
 from cangyun.errors import AlreadyExists, NotFound
 from cangyun.timeutil import utcnow
-from cloud_api.accounts.store import Caller, TenantStore
-from cloud_api.platform.db import write_connection
+from cloud_api.platform.db import atomic
 from cloud_api.platform.schema import devices, locations, service_accounts, warehouses, zones
+from cloud_api.platform.tenancy import Caller, TenantStore
 from cloud_api.sites.labels import LOCATION_CODE
 
 # Warehouse, zone and device codes: ASCII letters, digits, "_.-", 1-63 characters. Warehouse
@@ -80,7 +80,7 @@ class TenantSites(TenantStore):
         ip: str,
     ) -> dict[str, Any]:
         try:
-            with self.engine.begin() as conn:
+            with atomic(self.engine) as conn:
                 conn.execute(
                     warehouses.insert().values(
                         tenant_id=self.tenant_id,
@@ -100,7 +100,7 @@ class TenantSites(TenantStore):
     def update_warehouse(
         self, code: str, changes: dict[str, Any], caller: Caller, ip: str
     ) -> dict[str, Any]:
-        with write_connection(self.engine) as conn, conn.begin():
+        with atomic(self.engine) as conn:
             row = self._warehouse_row(conn, code)
             changes = {k: v for k, v in changes.items() if row[k] != v}
             if changes:
@@ -185,7 +185,7 @@ class TenantSites(TenantStore):
         self, warehouse: str, *, code: str, name: str, kind: str, caller: Caller, ip: str
     ) -> dict[str, Any]:
         try:
-            with write_connection(self.engine) as conn, conn.begin():
+            with atomic(self.engine) as conn:
                 row = self._warehouse_row(conn, warehouse)
                 conn.execute(
                     zones.insert().values(
@@ -291,7 +291,7 @@ class TenantSites(TenantStore):
         ip: str,
     ) -> dict[str, Any]:
         try:
-            with write_connection(self.engine) as conn, conn.begin():
+            with atomic(self.engine) as conn:
                 row = self._warehouse_row(conn, warehouse)
                 zone_id = self._required_zone(conn, row["id"], warehouse, zone)
                 conn.execute(
@@ -343,7 +343,7 @@ class TenantSites(TenantStore):
     ) -> int:
         """All of ``codes`` or none: any code already there refuses the whole block."""
         try:
-            with write_connection(self.engine) as conn, conn.begin():
+            with atomic(self.engine) as conn:
                 row = self._warehouse_row(conn, warehouse)
                 zone_id = self._required_zone(conn, row["id"], warehouse, zone)
                 existing = self._existing_codes(conn, row["id"], codes)
@@ -382,7 +382,7 @@ class TenantSites(TenantStore):
     def delete_location(self, warehouse: str, code: str, caller: Caller, ip: str) -> None:
         """The cloud keeps stock per warehouse, not per bin, so nothing here can hold goods;
         the edge box decides what a scan of a deleted code means."""
-        with write_connection(self.engine) as conn, conn.begin():
+        with atomic(self.engine) as conn:
             row = self._warehouse_row(conn, warehouse)
             result = (
                 conn.execute(
@@ -484,7 +484,7 @@ class TenantSites(TenantStore):
         """A PDA or camera: known to the cloud, but with no broker account (it talks to its
         edge box). Edge boxes are registered by provisioning, which makes their account."""
         try:
-            with write_connection(self.engine) as conn, conn.begin():
+            with atomic(self.engine) as conn:
                 row = self._warehouse_row(conn, warehouse)
                 conn.execute(
                     devices.insert().values(
@@ -512,7 +512,7 @@ class TenantSites(TenantStore):
     def update_device(self, code: str, name: str, caller: Caller, ip: str) -> dict[str, Any]:
         before = self.device(code)
         if before["name"] != name:
-            with self.engine.begin() as conn:
+            with atomic(self.engine) as conn:
                 conn.execute(
                     devices.update()
                     .where(devices.c.tenant_id == self.tenant_id, devices.c.code == code)
@@ -531,7 +531,7 @@ class TenantSites(TenantStore):
     def revoke_device(self, code: str, caller: Caller, ip: str) -> bool:
         """Mark the device revoked; False if it already was (nothing changes then)."""
         self.device(code)  # NotFound outside this tenant
-        with self.engine.begin() as conn:
+        with atomic(self.engine) as conn:
             result = conn.execute(
                 devices.update()
                 .where(
