@@ -14,6 +14,8 @@ from urllib.parse import urlsplit
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
+from cangyun import retry
+
 log = logging.getLogger(__name__)
 
 PROTOCOLS = {"5": mqtt.MQTTv5, "3.1.1": mqtt.MQTTv311}
@@ -71,7 +73,7 @@ def make_client(
 
 
 class Backoff:
-    """Exponential backoff with full jitter: wait uniform(0, min(cap, base * 2**n)).
+    """Exponential backoff with full jitter (``cangyun.retry.delay``) over reconnects.
 
     Full jitter spreads a whole warehouse of reconnecting boxes over the window instead of
     having them retry in lockstep after a broker restart.
@@ -84,9 +86,9 @@ class Backoff:
         self._rng = rng or random.Random()
 
     def next_delay(self) -> float:
-        ceiling = min(self.cap, self.base * (2**self.attempts))
-        self.attempts = min(self.attempts + 1, 32)
-        return self._rng.uniform(0, ceiling)
+        wait = retry.delay(self.attempts, self.base, self.cap, rng=self._rng)
+        self.attempts = min(self.attempts + 1, retry.MAX_EXPONENT)
+        return wait
 
     def reset(self) -> None:
         self.attempts = 0

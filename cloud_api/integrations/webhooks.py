@@ -22,6 +22,7 @@ from urllib.parse import urlsplit
 
 from sqlalchemy.engine import Engine
 
+from cangyun import retry
 from cangyun.timeutil import utcnow
 from cloud_api.integrations import store as integrations
 
@@ -61,9 +62,9 @@ def signature(secret: str, timestamp: int, body: bytes) -> str:
 
 
 def retry_delay(attempts: int, rng: random.Random | None = None) -> float:
-    """Full jitter under an exponentially growing ceiling: 10 s, 20 s, 40 s ... 1 h."""
-    ceiling = min(BACKOFF_CAP_S, BACKOFF_BASE_S * 2 ** max(0, attempts - 1))
-    return (rng or random).uniform(ceiling / 2, ceiling)
+    """Full jitter under an exponentially growing ceiling: uniform(0, 10 s), (0, 20 s),
+    (0, 40 s) ... (0, 1 h). ``attempts`` counts the tries made so far (1 after the first)."""
+    return retry.delay(attempts - 1, BACKOFF_BASE_S, BACKOFF_CAP_S, rng=rng or random)
 
 
 def deliver_due(engine: Engine, *, limit: int = 20) -> int:

@@ -25,6 +25,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
+from cangyun import retry
 from cangyun.errors import NotFound
 from cloud_api.messaging import reminders
 from cloud_api.messaging.reminders import PeriodCoverage, QuotaSnapshot, Reminder
@@ -451,9 +452,10 @@ def failed(
 
 
 def retry_delay(attempts: int, rng: random.Random | None = None) -> float:
-    """Full jitter under a ceiling that doubles per attempt: 30 s, 60 s ... capped at 1 h."""
-    ceiling = min(BACKOFF_CAP_S, BACKOFF_BASE_S * 2 ** max(0, attempts - 1))
-    return max(BACKOFF_FLOOR_S, (rng or random).uniform(0, ceiling))
+    """Full jitter under a ceiling that doubles per attempt: 30 s, 60 s ... capped at 1 h,
+    and never under the 5 s floor. ``attempts`` counts the tries made so far (1 after the
+    first)."""
+    return retry.delay(attempts - 1, BACKOFF_BASE_S, BACKOFF_CAP_S, BACKOFF_FLOOR_S, rng or random)
 
 
 # --- helpers --------------------------------------------------------------------------------
