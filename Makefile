@@ -18,7 +18,7 @@ demo: install
 	$(BIN)/cangyun demo $(DEMO_ARGS)
 
 test: install
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n 2 --dist loadfile $(PYTEST_ARGS)
 
 bench: install
 	$(BIN)/python bench/sync_throughput.py
