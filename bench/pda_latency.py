@@ -30,11 +30,11 @@ from PIL import Image
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from cangyun.box_settings import EdgeSettings  # noqa: E402
 from cangyun.processes import free_port  # noqa: E402
 from cangyun.serve import make_server  # noqa: E402
 from edge.app import create_app  # noqa: E402
 from edge.operators import ensure_operator  # noqa: E402
-from edge.settings import EdgeSettings  # noqa: E402
 from tests.browser.video import FRAME_SIZE, aim_at_barcodes, camera_picture  # noqa: E402
 from tests.support.camera import photograph  # noqa: E402
 from tests.support.labels import random_spec, render, require_fonts  # noqa: E402

@@ -168,6 +168,19 @@ def json_body(max_bytes: int = 1024 * 1024) -> Any:
     return data
 
 
+def uploaded_image(max_bytes: int) -> bytes:
+    """The uploaded photo: the multipart field ``image`` or the raw body (edge scans, gate
+    frames and the OCR service all take it this way). The engine checks what the bytes are."""
+    if request.content_length is not None and request.content_length > max_bytes + 65536:
+        raise ApiError(413, "image_too_large", f"uploads are limited to {max_bytes // 2**20} MB")
+    if request.mimetype == "multipart/form-data":
+        upload = request.files.get("image")
+        if upload is None:
+            raise ApiError(400, "missing_image", "send the photo in the multipart field 'image'")
+        return upload.read(max_bytes + 1)
+    return request.get_data(cache=False)
+
+
 def _nul_at(value: Any, path: str) -> str | None:
     """Where the first NUL character is (``name``, ``contacts[0].phone``), or None."""
     if isinstance(value, str):

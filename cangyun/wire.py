@@ -1,8 +1,14 @@
-"""The MQTT wire contract, version 1: topics, envelopes and their encoding.
+"""The MQTT wire contract, version 1: topics, envelopes, commands and their encoding.
 
-Edge and cloud both import this module and nothing else to talk to each other. Every decode
-raises ``WireError`` (one type) on anything malformed, so a hostile payload can only ever
-become a dead letter, never a crash.
+Edge and cloud both import this module (and the grammar it uses, ``cangyun.expected``) to
+talk to each other. Every decode raises ``WireError`` (one type) on anything malformed, so a
+hostile payload can only ever become a dead letter, never a crash.
+
+``down/cmd`` carries a ``Command`` envelope whose ``kind`` is one of ``COMMAND_KINDS``; each
+kind's ``data`` is a typed message here (``Resend``, ``LicencePush``, ``ExpectedUpdate``)
+with its own ``encode_*``/``decode_*``. A box ignores kinds it does not know, and fields of a
+message it does not know, so the cloud may add either without a new ``WIRE_VERSION``; a
+change an old box would misread needs a new version.
 """
 
 from __future__ import annotations
@@ -12,6 +18,11 @@ from dataclasses import dataclass
 from typing import Any
 
 import orjson
+
+from cangyun.errors import Invalid
+from cangyun.expected import ORDERED_FIELDS as ORDERED_LINE_FIELDS
+from cangyun.expected import STATUSES, ExpectedLine, parse_ordered_line
+from cangyun.movement import grams_to_kg
 
 WIRE_VERSION = 1
 TOPIC_ROOT = "cangyun/v1"
@@ -28,6 +39,15 @@ STATUS = "status"
 DOWN_ACK = "down/ack"
 DOWN_CMD = "down/cmd"
 UPLINK_SUFFIXES = (UP_TX, UP_HELLO, UP_RECON, STATUS)
+
+# Kinds of down/cmd commands (Command.kind).
+CMD_RESEND = "resend"  # Resend: send the outbox again from a seq
+CMD_LICENCE = "licence"  # LicencePush: install this licence token
+CMD_EXPECTED = "expected"  # ExpectedUpdate: expected goods of the box's warehouse
+COMMAND_KINDS = (CMD_RESEND, CMD_LICENCE, CMD_EXPECTED)
+# Lines in one expected command: the cloud sends 500; more is not from the cloud.
+MAX_COMMAND_LINES = 5000
+MAX_CLOUD_ID = 2**62
 
 _CODE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")
 _EPOCH = re.compile(r"^[A-Za-z0-9-]{8,64}$")
@@ -90,6 +110,28 @@ def ingest_subscription(share_group: str | None) -> list[str]:
     if share_group:
         return [f"$share/{share_group}/{f}" for f in filters]
     return filters
+
+
+# Broker ACL grants: (access, topic filter), access being "read", "write" or "readwrite".
+Grant = tuple[str, str]
+
+
+def device_grants(address: DeviceAddress) -> tuple[Grant, ...]:
+    """What one device's broker account may use: its own uplinks and status, its downlinks."""
+    return (
+        ("write", address.topic("up/#")),
+        ("write", address.topic(STATUS)),
+        ("read", address.topic("down/#")),
+    )
+
+
+def ingest_grants() -> tuple[Grant, ...]:
+    """What the cloud's ingest account may use: every device's uplinks, status and downlinks."""
+    return (
+        ("read", f"{TOPIC_ROOT}/+/+/+/up/#"),
+        ("read", f"{TOPIC_ROOT}/+/+/+/{STATUS}"),
+        ("write", f"{TOPIC_ROOT}/+/+/+/down/#"),
+    )
 
 
 # --- messages ----------------------------------------------------------------------------
@@ -161,6 +203,44 @@ class Command:
     id: str | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class Resend:
+    """``resend``: the cloud asks the box to send its outbox again from ``from_seq``."""
+
+    from_seq: int
+
+
+@dataclass(frozen=True, slots=True)
+class LicencePush:
+    """``licence``: a signed licence token for the box (``cangyun.licence`` checks it)."""
+
+    token: str
+
+
+@dataclass(frozen=True, slots=True)
+class CloudLine:
+    """An expected line as the cloud sends it down: its id there, the warehouse's change
+    stamp when it last changed, its status, and the gate it is meant for (None: any gate)."""
+
+    id: int
+    version: int
+    status: str
+    gate: str | None
+    line: ExpectedLine
+
+
+@dataclass(frozen=True, slots=True)
+class ExpectedUpdate:
+    """``expected``: lines of ``warehouse`` that changed (``span`` None), or the part of the
+    full set of its open lines whose cloud ids lie in ``span`` = (after_id, through_id or
+    None for open-ended). ``version`` is the warehouse's change stamp the update brings."""
+
+    warehouse: str
+    version: int
+    span: tuple[int, int | None] | None
+    lines: tuple[CloudLine, ...]
+
+
 # --- encoding ----------------------------------------------------------------------------
 
 
@@ -218,6 +298,44 @@ def encode_command(command: Command) -> bytes:
     if command.id:
         message["id"] = command.id
     return orjson.dumps(message)
+
+
+def encode_resend(resend: Resend, command_id: str | None = None) -> bytes:
+    return encode_command(Command(CMD_RESEND, {"from_seq": resend.from_seq}, command_id))
+
+
+def encode_licence(push: LicencePush, command_id: str | None = None) -> bytes:
+    return encode_command(Command(CMD_LICENCE, {"token": push.token}, command_id))
+
+
+def encode_expected(update: ExpectedUpdate, command_id: str | None = None) -> bytes:
+    data: dict[str, Any] = {
+        "warehouse": update.warehouse,
+        "version": update.version,
+        "full": update.span is not None,
+    }
+    if update.span is not None:
+        data["after_id"], data["through_id"] = update.span
+    data["lines"] = [_cloud_line_json(cloud) for cloud in update.lines]
+    return encode_command(Command(CMD_EXPECTED, data, command_id))
+
+
+def _cloud_line_json(cloud: CloudLine) -> dict[str, Any]:
+    line = cloud.line
+    return {
+        "id": cloud.id,
+        "version": cloud.version,
+        "status": cloud.status,
+        "direction": line.direction,
+        "gate": cloud.gate,
+        "sscc": line.sscc,
+        "gtin": line.gtin,
+        "lot": line.lot,
+        "qty": line.qty,
+        "weight_kg": grams_to_kg(line.weight_g) if line.weight_g is not None else None,
+        "customer": line.customer,
+        "reference": line.reference,
+    }
 
 
 # --- decoding ----------------------------------------------------------------------------
@@ -344,3 +462,86 @@ def decode_command(payload: bytes) -> Command:
         raise WireError("bad_envelope", "a command needs a kind and a data object")
     command_id = message.get("id")
     return Command(kind=kind, data=data, id=command_id if isinstance(command_id, str) else None)
+
+
+def _kind(command: Command, kind: str) -> None:
+    if command.kind != kind:
+        raise WireError("bad_kind", f"a {command.kind!r} command is not {kind!r}")
+
+
+def decode_resend(command: Command) -> Resend:
+    _kind(command, CMD_RESEND)
+    return Resend(_seq(command.data.get("from_seq"), "from_seq"))
+
+
+def decode_licence(command: Command) -> LicencePush:
+    """The token is only checked to be text here; ``cangyun.licence`` verifies it."""
+    _kind(command, CMD_LICENCE)
+    token = command.data.get("token")
+    if not isinstance(token, str) or not token:
+        raise WireError("bad_licence", "a licence command carries its token as text")
+    return LicencePush(token)
+
+
+def decode_expected(command: Command, *, warehouse: str) -> ExpectedUpdate:
+    """The expected goods of a command for this box's ``warehouse``. Every line is checked
+    with the grammar the cloud used (``cangyun.expected``), and one bad line refuses the
+    whole command, so nothing is half-applied; ``WireError.code`` is the grammar's code."""
+    _kind(command, CMD_EXPECTED)
+    data = command.data
+    if data.get("warehouse") != warehouse:
+        raise WireError("wrong_warehouse", f"lines for warehouse {data.get('warehouse')!r}")
+    version = _cloud_number(data.get("version"), "version")
+    raw_lines = data.get("lines")
+    if not isinstance(raw_lines, list) or len(raw_lines) > MAX_COMMAND_LINES:
+        raise WireError("invalid_field", f"lines must be a list of at most {MAX_COMMAND_LINES}")
+    lines = []
+    for index, raw in enumerate(raw_lines):
+        try:
+            lines.append(decode_cloud_line(raw))
+        except WireError as exc:
+            raise WireError(exc.code, f"line {index}: {exc.message}") from exc
+    if len({line.id for line in lines}) != len(lines):
+        raise WireError("invalid_field", "a line id appears twice")
+    span = None
+    if data.get("full") is True:
+        after = data.get("after_id")
+        if isinstance(after, bool) or not isinstance(after, int) or not 0 <= after < MAX_CLOUD_ID:
+            raise WireError("invalid_field", "after_id must be 0 or more")
+        through = data.get("through_id")
+        if through is not None:
+            through = _cloud_number(through, "through_id")
+            if through <= after:
+                raise WireError("invalid_field", "through_id must follow after_id")
+        span = (after, through)
+        if any(
+            line.status != "open" or line.id <= after or (through is not None and line.id > through)
+            for line in lines
+        ):
+            raise WireError("invalid_field", "a full set holds open lines of its span")
+    elif data.get("full") is not False:
+        raise WireError("invalid_field", "full must be true or false")
+    return ExpectedUpdate(warehouse, version, span, tuple(lines))
+
+
+def decode_cloud_line(data: Any) -> CloudLine:
+    """One line of an ``expected`` command, checked again: the downlink is input too. Fields
+    this version does not know are left aside, so the cloud may add some."""
+    if not isinstance(data, dict):
+        raise WireError("invalid_body", "a line must be an object")
+    numbers = {name: _cloud_number(data.get(name), name) for name in ("id", "version")}
+    status = data.get("status")
+    if status not in STATUSES:
+        raise WireError("invalid_field", f"status must be one of {', '.join(STATUSES)}")
+    known = ORDERED_LINE_FIELDS
+    try:
+        line, gate = parse_ordered_line({k: v for k, v in data.items() if k in known})
+    except Invalid as exc:
+        raise WireError(exc.code, exc.message) from exc
+    return CloudLine(numbers["id"], numbers["version"], status, gate, line)
+
+
+def _cloud_number(value: Any, name: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 < value < MAX_CLOUD_ID:
+        raise WireError("invalid_field", f"{name} must be a positive integer")
+    return value

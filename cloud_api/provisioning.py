@@ -14,13 +14,7 @@ from typing import Any
 from sqlalchemy.engine import Engine
 
 from cangyun import wire
-from cangyun.settings import dump_settings
-from cloud_api.accounts import credentials
-from cloud_api.billing import signing
-from cloud_api.platform.db import make_engine, upgrade
-from cloud_api.settings import CloudSettings
-from cloud_api.sites import broker_files, registry
-from edge.settings import (
+from cangyun.box_settings import (
     CloudSection,
     DeviceSection,
     EdgeSection,
@@ -28,6 +22,12 @@ from edge.settings import (
     MqttSection,
     SyncSection,
 )
+from cangyun.settings import dump_settings
+from cloud_api.accounts import credentials
+from cloud_api.billing import signing
+from cloud_api.platform.db import make_engine, upgrade
+from cloud_api.settings import CloudSettings
+from cloud_api.sites import broker_files, registry
 
 INGEST_ROLE = "ingest"
 

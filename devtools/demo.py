@@ -166,7 +166,7 @@ class Demo:
         self.write_private("edge.toml", dump_settings(edge_settings))
 
     def edge_settings(self, cloud: Any) -> Any:
-        from edge.settings import (
+        from cangyun.box_settings import (
             CloudSection,
             DeviceSection,
             EdgeSettings,

@@ -23,8 +23,8 @@ This page is generated: `python -m devtools.settings_doc`.
 
 
 def render() -> str:
+    from cangyun.box_settings import EdgeSettings
     from cloud_api.settings import CloudSettings
-    from edge.settings import EdgeSettings
 
     parts = [HEADER]
     for title, cls in (

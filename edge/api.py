@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 
 from flask import Blueprint, Response, current_app, g, request
 
+from cangyun.box_settings import EdgeSettings
 from cangyun.httpapi import (
     ApiError,
     bearer_token,
@@ -14,6 +15,7 @@ from cangyun.httpapi import (
     json_response,
     page,
     query_int,
+    uploaded_image,
 )
 from cangyun.movement import MovementError, parse_movement
 from cangyun.timeutil import format_ts, utcnow
@@ -21,11 +23,10 @@ from edge import licence, scanning
 from edge.openapi import spec
 from edge.operators import OperatorError, OperatorStore
 from edge.pda.undo import compensation
-from edge.settings import EdgeSettings
 from edge.stock import StockError
 from edge.store import EdgeStore, StorageFull
-from ocr_service.app import image_from_request
 from ocr_service.identify import identify
+from ocr_service.images import MAX_IMAGE_BYTES
 
 bp = Blueprint("edge_api", __name__, url_prefix="/api/v1")
 
@@ -294,7 +295,7 @@ def create_scan() -> Response:
             licence.check_ocr(licence.current(store(), settings()))
         except licence.LicenceRefused as exc:
             raise _refused(exc) from exc
-    return json_response(scanning.scan(image_from_request(), ocr=ocr))
+    return json_response(scanning.scan(uploaded_image(MAX_IMAGE_BYTES), ocr=ocr))
 
 
 @bp.get("/openapi.json")

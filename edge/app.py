@@ -7,11 +7,11 @@ from typing import Any
 from flask import Flask, Response
 
 from cangyun import apidocs
+from cangyun.box_settings import EdgeSettings
 from cangyun.httpapi import json_response, register_error_handlers
 from edge import api, gates, pda
 from edge.openapi import spec
 from edge.operators import LockoutPolicy, OperatorStore
-from edge.settings import EdgeSettings
 from edge.store import EdgeStore
 
 MAX_CONTENT_LENGTH = 32 * 1024 * 1024  # camera photos are the largest uploads

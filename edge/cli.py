@@ -16,7 +16,7 @@ if TYPE_CHECKING:
     from cheroot.wsgi import Server
     from flask import Flask
 
-    from edge.settings import EdgeSettings
+    from cangyun.box_settings import EdgeSettings
 
 log = logging.getLogger(__name__)
 
@@ -42,7 +42,7 @@ def serve(config_path: str, port: int | None) -> None:
     Example:
       cangyun edge serve --config /etc/cangyun/edge.toml
     """
-    from edge import settings as edge_settings
+    from cangyun import box_settings as edge_settings
     from edge.app import create_app
 
     logs.configure(name="edge")

@@ -28,7 +28,7 @@ from cangyun.wire import DeviceAddress
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-    from edge.settings import EdgeSettings
+    from cangyun.box_settings import EdgeSettings
     from edge.store import EdgeStore, InstallOutcome, Outbox, StoredLicence
 
 State = Literal["none", "valid", "grace", "expired", "clock_rollback", "invalid"]

@@ -7,8 +7,8 @@ from typing import Any
 
 from flask import current_app
 
+from cangyun.box_settings import EdgeSettings
 from cangyun.httpapi import ApiError
-from edge.settings import EdgeSettings
 from ocr_service.client import RemoteScanError, scan_remote
 from ocr_service.engine import ScanEngine
 from ocr_service.images import ImageError

@@ -11,7 +11,7 @@ from typing import Any
 
 from flask import Blueprint, Flask, Response, current_app, request
 
-from cangyun.httpapi import ApiError, json_response, register_error_handlers
+from cangyun.httpapi import ApiError, json_response, register_error_handlers, uploaded_image
 from ocr_service.engine import ScanEngine
 from ocr_service.images import MAX_IMAGE_BYTES, ImageError
 from ocr_service.ocr import OcrUnavailable
@@ -24,17 +24,7 @@ def engine() -> ScanEngine:
 
 
 def image_from_request() -> bytes:
-    """The uploaded image: multipart field ``image`` or the raw body."""
-    if request.content_length is not None and request.content_length > MAX_IMAGE_BYTES + 65536:
-        raise ApiError(
-            413, "image_too_large", f"uploads are limited to {MAX_IMAGE_BYTES // 2**20} MB"
-        )
-    if request.mimetype == "multipart/form-data":
-        upload = request.files.get("image")
-        if upload is None:
-            raise ApiError(400, "missing_image", "send the photo in the multipart field 'image'")
-        return upload.read(MAX_IMAGE_BYTES + 1)
-    return request.get_data(cache=False)
+    return uploaded_image(MAX_IMAGE_BYTES)
 
 
 def scan_response(data: bytes, *, ocr: bool) -> dict[str, Any]:

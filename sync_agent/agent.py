@@ -27,13 +27,12 @@ from typing import Any
 import paho.mqtt.client as mqtt
 
 from cangyun import wire
+from cangyun.box_settings import EdgeSettings
 from cangyun.licence import LicenceError
 from cangyun.mqtt import Backoff, Link, make_client, parse_broker_url
 from cangyun.timeutil import format_ts, utcnow
 from edge import licence
-from edge.gates.model import GateInputError, parse_expected_command
 from edge.gates.store import GateStore
-from edge.settings import EdgeSettings
 from edge.store import Outbox
 
 log = logging.getLogger(__name__)
@@ -262,20 +261,30 @@ class SyncAgent:
             window.popleft()
 
     def _handle_command(self, command: wire.Command) -> None:
-        if command.kind == "resend":
-            from_seq = command.data.get("from_seq")
-            if isinstance(from_seq, int) and from_seq >= 1:
-                log.info("cloud asked to resend from seq %d", from_seq)
-                self.send_cursor = min(self.send_cursor, from_seq - 1)
-                self.window.last_seqs.clear()
+        handlers = {
+            wire.CMD_RESEND: self._resend,
+            wire.CMD_LICENCE: self._take_licence,
+            wire.CMD_EXPECTED: self._take_expected,
+        }
+        handler = handlers.get(command.kind)
+        if handler is None:
+            log.info("ignoring downlink command %r (not handled by this version)", command.kind)
             return
-        if command.kind == "licence":
-            self._install_licence(command.data.get("token"))
+        handler(command)
+
+    def _resend(self, command: wire.Command) -> None:
+        try:
+            resend = wire.decode_resend(command)
+        except wire.WireError as exc:
+            log.warning("ignoring a resend the cloud sent: %s (%s)", exc.code, exc.message)
             return
-        if command.kind == "expected":
-            self._take_expected(command)
-            return
-        log.info("ignoring downlink command %r (not handled by this version)", command.kind)
+        log.info("cloud asked to resend from seq %d", resend.from_seq)
+        self.send_cursor = min(self.send_cursor, resend.from_seq - 1)
+        self.window.last_seqs.clear()
+
+    def _take_licence(self, command: wire.Command) -> None:
+        # The token itself is checked by licence.install_token, with its own codes.
+        self._install_licence(command.data.get("token"))
 
     def _install_licence(self, token: object) -> None:
         """Install a licence the cloud pushed. A bad token is logged and dropped: the licence
@@ -310,8 +319,8 @@ class SyncAgent:
         A command that does not check out is logged and dropped whole; the cloud sends the
         full set of open lines again on the next hello."""
         try:
-            update = parse_expected_command(command.data, warehouse=self.address.warehouse)
-        except GateInputError as exc:
+            update = wire.decode_expected(command, warehouse=self.address.warehouse)
+        except wire.WireError as exc:
             self.stats["bad_expected"] += 1
             log.warning("ignoring expected goods the cloud sent: %s (%s)", exc.code, exc.message)
             return

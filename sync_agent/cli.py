@@ -29,7 +29,7 @@ def sync(config_path: str) -> None:
     Example:
       cangyun sync --config /etc/cangyun/edge.toml
     """
-    from edge import settings as edge_settings
+    from cangyun import box_settings as edge_settings
     from sync_agent.agent import AgentAlreadyRunning, SyncAgent
 
     logs.configure(name="sync")

@@ -154,7 +154,7 @@ def licence_token(
 def command(token: str) -> bytes:
     """The ``down/cmd`` message that installs a licence on the box."""
     command_id = f"licence-{uuid.uuid4().hex[:12]}"
-    return wire.encode_command(wire.Command("licence", {"token": token}, id=command_id))
+    return wire.encode_licence(wire.LicencePush(token), command_id)
 
 
 def boxes_due(engine: Engine, now: datetime, limit: int = 500) -> list[EdgeBox]:

@@ -1,5 +1,9 @@
 """Expected goods in the cloud: ASN (inbound) and shipment (outbound) lines per warehouse, one
-per pallet. All their SQL.
+per pallet. All their SQL, and the checks of an order of lines before it is stored.
+
+Lines are checked with the kernel's grammar (``cangyun.expected.parse_ordered_line``), the
+one every edge box checks them with again when they arrive, so a line the cloud accepts is
+one every box accepts.
 
 ``TenantExpected`` is the API's view: built with one tenant id, every query filtered by it,
 every change audited in its own transaction. The functions after it serve the ingest
@@ -16,17 +20,18 @@ that sees stamp N sees every change up to N.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from cangyun.errors import NotFound
+from cangyun import wire
+from cangyun.errors import Conflict, Forbidden, Invalid, NotFound
+from cangyun.expected import STATUSES, ExpectedLine, parse_ordered_line
 from cangyun.movement import grams_to_kg
-from cangyun.timeutil import utcnow
+from cangyun.timeutil import format_ts, utcnow
 from cloud_api.platform.db import atomic, insert_for
 from cloud_api.platform.schema import (
     devices,
@@ -38,26 +43,87 @@ from cloud_api.platform.schema import (
 from cloud_api.platform.tenancy import Caller, TenantStore
 from cloud_api.sites.store import valid_code
 
-STATUSES = ("open", "cancelled", "received", "shipped")
+MAX_LINES = 1000  # lines in one order: an ASN of a few trucks
+FEATURE_OF = {"in": "inbound", "out": "outbound"}  # 入库管理 / 出库管理
 DONE_STATUS = {"in": "received", "out": "shipped"}
 MOVEMENT_DIRECTION = {"receive": "in", "ship": "out"}
 _IN_CHUNK = 500  # values per IN (...) list
 _AUDITED_REFERENCES = 20
 
 
-class AlreadyExpected(ValueError):
+class AlreadyExpected(Conflict):
     """An SSCC is expected already (open, same direction): one pallet, one line."""
 
-    def __init__(self, sscc: str, index: int, line_id: int | None) -> None:
+    code = "already_expected"
+
+    def __init__(self, sscc: str, index: int, line_id: int | None, *, indexed: bool) -> None:
         where = f"line {line_id}" if line_id else "this request"
-        super().__init__(f"SSCC {sscc} is expected already ({where})")
+        details: dict[str, Any] = {"field": "sscc", "sscc": sscc, "expected_id": line_id}
+        super().__init__(
+            f"SSCC {sscc} is expected already ({where}); nothing was added",
+            details=details | _index(index, indexed),
+        )
         self.sscc = sscc
         self.index = index
         self.line_id = line_id
 
 
-class LineClosed(ValueError):
+class LineClosed(Conflict):
     """The line was received or shipped: there is nothing left to cancel."""
+
+    code = "line_closed"
+
+
+def read_lines(items: list[Mapping[str, Any]], *, indexed: bool) -> list[dict[str, Any]]:
+    """An order of lines as column values, every line checked before any is stored: all or
+    nothing, the culprit named (``indexed``: the order was a list, so by its index too)."""
+    if not items:
+        raise Invalid("send one line or a non-empty list of lines", code="no_lines")
+    if len(items) > MAX_LINES:
+        raise Invalid(
+            f"at most {MAX_LINES} lines a request; send the rest after", code="too_many_lines"
+        )
+    lines = []
+    for position, item in enumerate(items):
+        try:
+            line, gate = parse_ordered_line(item)
+        except Invalid as exc:
+            raise Invalid(
+                exc.message, code=exc.code, details=exc.details | _index(position, indexed)
+            ) from exc
+        lines.append(
+            {
+                "direction": line.direction,
+                "qty": line.qty,
+                "sscc": line.sscc,
+                "gtin": line.gtin,
+                "lot": line.lot,
+                "weight_g": line.weight_g,
+                "customer": line.customer,
+                "reference": line.reference,
+                "gate": gate,
+            }
+        )
+    return lines
+
+
+def require_features(
+    lines: list[dict[str, Any]], features: Iterable[str], edition: str | None
+) -> None:
+    """Inbound lines need 入库管理 in the tenant's edition, outbound lines 出库管理."""
+    held = set(features)
+    for direction in sorted({line["direction"] for line in lines}):
+        code = FEATURE_OF[direction]
+        if code not in held:
+            raise Forbidden(
+                f"{code} is not part of the {edition or 'current (none bought)'} edition",
+                code="feature_not_in_edition",
+                details={"feature": code, "edition": edition},
+            )
+
+
+def _index(position: int, indexed: bool) -> dict[str, int]:
+    return {"index": position} if indexed else {}
 
 
 class TenantExpected(TenantStore):
@@ -66,15 +132,21 @@ class TenantExpected(TenantStore):
             self._warehouse_id(conn, code)
 
     def add(
-        self, warehouse: str, lines: list[dict[str, Any]], caller: Caller, ip: str
+        self,
+        warehouse: str,
+        lines: list[dict[str, Any]],
+        caller: Caller,
+        ip: str,
+        *,
+        indexed: bool = False,
     ) -> list[dict[str, Any]]:
-        """Record lines (column values: direction, qty, sscc, gtin, lot, weight_g, customer,
-        reference, gate), all or none."""
+        """Record lines (column values, as ``read_lines`` makes them), all or none; a line
+        whose SSCC is expected already refuses the lot (``indexed``: named by its index)."""
         now = utcnow()
         with atomic(self.engine) as conn:
             warehouse_id = self._warehouse_id(conn, warehouse)
             version = _next_stamp(conn, warehouse_id)
-            self._refuse_repeated_ssccs(conn, warehouse_id, lines)
+            self._refuse_repeated_ssccs(conn, warehouse_id, lines, indexed)
             ids = []
             for line in lines:
                 result = conn.execute(
@@ -199,14 +271,14 @@ class TenantExpected(TenantStore):
         return row
 
     def _refuse_repeated_ssccs(
-        self, conn: sa.Connection, warehouse_id: int, lines: list[dict[str, Any]]
+        self, conn: sa.Connection, warehouse_id: int, lines: list[dict[str, Any]], indexed: bool
     ) -> None:
         seen: dict[tuple[str, str], int] = {}
         for index, line in enumerate(lines):
             if line.get("sscc"):
                 key = (line["direction"], line["sscc"])
                 if key in seen:
-                    raise AlreadyExpected(line["sscc"], index, None)
+                    raise AlreadyExpected(line["sscc"], index, None, indexed=indexed)
                 seen[key] = index
         ssccs = sorted({sscc for _, sscc in seen})
         for chunk in _chunks(ssccs):
@@ -221,7 +293,7 @@ class TenantExpected(TenantStore):
             ):
                 index = seen.get((row.direction, row.sscc))
                 if index is not None:
-                    raise AlreadyExpected(row.sscc, index, row.id)
+                    raise AlreadyExpected(row.sscc, index, row.id, indexed=indexed)
 
 
 # --- delivery to the edge boxes (ingest workers) ------------------------------------------
@@ -247,20 +319,20 @@ def warehouse_stamp(engine: Engine, warehouse_id: int) -> int:
         return _stamp(conn, warehouse_id)
 
 
-def open_lines(engine: Engine, warehouse_id: int) -> list[dict[str, Any]]:
-    """Every open line of the warehouse in id order, in their downlink form."""
+def open_lines(engine: Engine, warehouse_id: int) -> list[wire.CloudLine]:
+    """Every open line of the warehouse in id order, as the downlink carries them."""
     with engine.connect() as conn:
         rows = conn.execute(
             sa.select(expected_lines)
             .where(expected_lines.c.warehouse_id == warehouse_id, expected_lines.c.status == "open")
             .order_by(expected_lines.c.id)
         ).mappings()
-        return [downlink_line(row) for row in rows]
+        return [cloud_line(row) for row in rows]
 
 
 def changed_lines(
     engine: Engine, warehouse_id: int, after: int, through: int
-) -> list[dict[str, Any]]:
+) -> list[wire.CloudLine]:
     """Lines whose stamp is in (after, through], whatever their status, in stamp order."""
     with engine.connect() as conn:
         rows = conn.execute(
@@ -272,7 +344,7 @@ def changed_lines(
             )
             .order_by(expected_lines.c.version, expected_lines.c.id)
         ).mappings()
-        return [downlink_line(row) for row in rows]
+        return [cloud_line(row) for row in rows]
 
 
 def boxes_behind(engine: Engine, limit: int = 500) -> list[BoxBehind]:
@@ -382,22 +454,24 @@ def close_from_ledger(
     return closed
 
 
-def downlink_line(row: Any) -> dict[str, Any]:
-    """A line as the ``expected`` command carries it (what ``parse_cloud_line`` reads)."""
-    return {
-        "id": row["id"],
-        "version": row["version"],
-        "status": row["status"],
-        "direction": row["direction"],
-        "gate": row["gate"],
-        "sscc": row["sscc"],
-        "gtin": row["gtin"],
-        "lot": row["lot"],
-        "qty": row["qty"],
-        "weight_kg": grams_to_kg(row["weight_g"]) if row["weight_g"] is not None else None,
-        "customer": row["customer"],
-        "reference": row["reference"],
-    }
+def cloud_line(row: Any) -> wire.CloudLine:
+    """A stored line as the ``expected`` command carries it (``wire.encode_expected``)."""
+    return wire.CloudLine(
+        id=row["id"],
+        version=row["version"],
+        status=row["status"],
+        gate=row["gate"],
+        line=ExpectedLine(
+            direction=row["direction"],
+            qty=row["qty"],
+            sscc=row["sscc"],
+            gtin=row["gtin"],
+            lot=row["lot"],
+            weight_g=row["weight_g"],
+            customer=row["customer"],
+            reference=row["reference"],
+        ),
+    )
 
 
 def _stamp(conn: sa.Connection, warehouse_id: int) -> int:
@@ -424,10 +498,6 @@ def _chunks(values: list[str]) -> Iterable[list[str]]:
         yield values[start : start + _IN_CHUNK]
 
 
-def _iso(value: datetime | None) -> str | None:
-    return value.isoformat(timespec="milliseconds") if value else None
-
-
 def _line_json(row: Any, warehouse: str) -> dict[str, Any]:
     return {
         "id": row["id"],
@@ -443,12 +513,14 @@ def _line_json(row: Any, warehouse: str) -> dict[str, Any]:
         "gate": row["gate"],
         "status": row["status"],
         "movement_id": row["movement_id"],
-        "created_at": _iso(row["created_at"]),
-        "closed_at": _iso(row["closed_at"]),
+        "created_at": format_ts(row["created_at"]),
+        "closed_at": format_ts(row["closed_at"]) if row["closed_at"] else None,
     }
 
 
 __all__ = [
+    "FEATURE_OF",
+    "MAX_LINES",
     "STATUSES",
     "AlreadyExpected",
     "BoxBehind",
@@ -457,8 +529,10 @@ __all__ = [
     "boxes_behind",
     "changed_lines",
     "close_from_ledger",
-    "downlink_line",
+    "cloud_line",
     "open_lines",
+    "read_lines",
     "record_sent",
+    "require_features",
     "warehouse_stamp",
 ]

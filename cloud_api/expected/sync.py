@@ -1,4 +1,5 @@
-"""Expected goods travel to the edge boxes of their warehouse as ``down/cmd`` ``expected``.
+"""Expected goods travel to the edge boxes of their warehouse as ``down/cmd`` ``expected``
+(``wire.ExpectedUpdate``, encoded by ``wire.encode_expected``).
 
 - **Hello**: every box that says hello is sent the full set of its warehouse's open lines,
   in parts of ``CHUNK_LINES`` lines by cloud id. Each part says which id range it covers
@@ -19,7 +20,7 @@ never reopens one, so commands may arrive twice or out of order (two workers, a 
 a sweep) and the box still ends with the cloud's state.
 
 Command data: ``{"warehouse", "version", "full", "after_id"?, "through_id"?, "lines": [...]}``,
-each line as ``cloud_api.expected.store.downlink_line`` makes it.
+each line a ``wire.CloudLine``; the box reads it back with ``wire.decode_expected``.
 """
 
 from __future__ import annotations
@@ -42,39 +43,28 @@ SWEEP_BOXES = 500  # boxes looked at per sweep; the rest wait for the next one
 Outgoing = tuple[str, bytes]  # (topic, payload)
 
 
-def full_set(address: wire.DeviceAddress, version: int, lines: list[dict[str, Any]]) -> list[bytes]:
+def full_set(address: wire.DeviceAddress, version: int, lines: list[wire.CloudLine]) -> list[bytes]:
     """The open lines (in id order) as self-contained parts, at least one even when empty."""
     parts = []
     after = 0
     for start in range(0, max(len(lines), 1), CHUNK_LINES):
-        chunk = lines[start : start + CHUNK_LINES]
+        chunk = tuple(lines[start : start + CHUNK_LINES])
         last = start + CHUNK_LINES >= len(lines)
-        through = None if last else chunk[-1]["id"]
-        data = {
-            "warehouse": address.warehouse,
-            "version": version,
-            "full": True,
-            "after_id": after,
-            "through_id": through,
-            "lines": chunk,
-        }
-        parts.append(_command(data, version, len(parts)))
+        through = None if last else chunk[-1].id
+        update = wire.ExpectedUpdate(address.warehouse, version, (after, through), chunk)
+        parts.append(_command(update, len(parts)))
         if through is not None:
             after = through
     return parts
 
 
-def changes(address: wire.DeviceAddress, version: int, lines: list[dict[str, Any]]) -> list[bytes]:
+def changes(address: wire.DeviceAddress, version: int, lines: list[wire.CloudLine]) -> list[bytes]:
     """Changed lines (any status) in parts; each part applies on its own."""
     return [
         _command(
-            {
-                "warehouse": address.warehouse,
-                "version": version,
-                "full": False,
-                "lines": lines[start : start + CHUNK_LINES],
-            },
-            version,
+            wire.ExpectedUpdate(
+                address.warehouse, version, None, tuple(lines[start : start + CHUNK_LINES])
+            ),
             start // CHUNK_LINES,
         )
         for start in range(0, len(lines), CHUNK_LINES)
@@ -126,9 +116,9 @@ def close_from_ledger(engine: Engine, device: DeviceRef, rows: list[dict[str, An
     return closed
 
 
-def _command(data: dict[str, Any], version: int, part: int) -> bytes:
-    command_id = f"expected-{version}-{part}-{uuid.uuid4().hex[:8]}"
-    return wire.encode_command(wire.Command("expected", data, id=command_id))
+def _command(update: wire.ExpectedUpdate, part: int) -> bytes:
+    command_id = f"expected-{update.version}-{part}-{uuid.uuid4().hex[:8]}"
+    return wire.encode_expected(update, command_id)
 
 
 __all__ = ["CHUNK_LINES", "changes", "close_from_ledger", "full_set", "on_hello", "sweep"]

@@ -223,23 +223,17 @@ def broker_accounts(engine: Engine) -> list[BrokerAccount]:
     with engine.connect() as conn:
         for row in conn.execute(sa.select(service_accounts).order_by(service_accounts.c.username)):
             if row.role == "ingest":
-                grants = (
-                    ("read", f"{wire.TOPIC_ROOT}/+/+/+/up/#"),
-                    ("read", f"{wire.TOPIC_ROOT}/+/+/+/{wire.STATUS}"),
-                    ("write", f"{wire.TOPIC_ROOT}/+/+/+/down/#"),
+                accounts.append(
+                    BrokerAccount(row.username, row.mqtt_password_hash, wire.ingest_grants())
                 )
-                accounts.append(BrokerAccount(row.username, row.mqtt_password_hash, grants))
         query = _DEVICE_REF.add_columns(devices.c.mqtt_password_hash).order_by(devices.c.code)
         for row in conn.execute(query):
             if row.revoked_at is not None or not row.mqtt_password_hash:
                 continue
             address = wire.DeviceAddress(row.tenant, row.warehouse, row.code)
-            grants = (
-                ("write", address.topic("up/#")),
-                ("write", address.topic(wire.STATUS)),
-                ("read", address.topic("down/#")),
+            accounts.append(
+                BrokerAccount(row.code, row.mqtt_password_hash, wire.device_grants(address))
             )
-            accounts.append(BrokerAccount(row.code, row.mqtt_password_hash, grants))
     return accounts
 
 

@@ -14,7 +14,7 @@ if TYPE_CHECKING:
     import numpy as np
     from flask import Flask
 
-    from edge.settings import EdgeSettings
+    from cangyun.box_settings import EdgeSettings
     from edge.store import EdgeStore
 
 STORE = "cangyun.gate_store"

@@ -11,6 +11,7 @@ import time
 
 from flask import Blueprint, Response, current_app, request
 
+from cangyun.box_settings import EdgeSettings
 from cangyun.httpapi import (
     ApiError,
     bearer_token,
@@ -19,6 +20,7 @@ from cangyun.httpapi import (
     json_response,
     page,
     query_int,
+    uploaded_image,
 )
 from edge import licence
 from edge.gates.model import GateInputError, check_code, new_camera_token, parse_acceptance
@@ -35,10 +37,8 @@ from edge.gates.store import (
     HoldNotFound,
     HoldResolved,
 )
-from edge.settings import EdgeSettings
 from edge.store import EdgeStore
-from ocr_service.app import image_from_request
-from ocr_service.images import ImageError, load_image
+from ocr_service.images import MAX_IMAGE_BYTES, ImageError, load_image
 
 MAX_JSON_BYTES = 64 * 1024
 PUSH_CAMERA = "push"  # camera name of pushes that do not say which camera they come from
@@ -119,7 +119,7 @@ def create_blueprint() -> Blueprint:
         camera = request.args.get("camera") or PUSH_CAMERA
         check_code(camera, "camera")
         try:
-            image = load_image(image_from_request())
+            image = load_image(uploaded_image(MAX_IMAGE_BYTES))
         except ImageError as exc:
             raise ApiError(exc.status, exc.code, exc.message) from exc
         queued = hub().submit(

@@ -22,7 +22,7 @@ CONFIG_OPTION = click.option(
 
 
 def _database(config_path: str) -> Path:
-    from edge import settings as edge_settings
+    from cangyun import box_settings as edge_settings
 
     try:
         return edge_settings.load(config_path).database_path

@@ -3,28 +3,30 @@
 A gate is a dock door with a direction; its cameras deliver frames by push, from a drop
 folder or as a stream. Expected goods are ASN lines (inbound) or shipment lines (outbound),
 one per pallet, named by SSCC or by GTIN (and lot), entered on the edge or sent down by the
-cloud. The cloud checks its lines with these same rules (``parse_ordered_line``), and the
-edge checks them again when they arrive (``parse_cloud_line``), so both sides agree.
+cloud. Their grammar is the kernel's (``cangyun.expected``): the cloud checks its lines with
+it, and ``cangyun.wire.decode_expected`` checks them again when they arrive, so both sides
+agree; ``parse_expected`` here is that grammar for a line entered at one of this box's gates.
 """
 
 from __future__ import annotations
 
 import hashlib
 import math
-import re
 import secrets
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from cangyun.identifiers import IdentifierError, normalize_gtin, validate_sscc
-from cangyun.movement import MAX_LOT, MAX_QTY, MAX_TEXT, MAX_WEIGHT_KG
+from cangyun.errors import Invalid
+from cangyun.expected import GATE_CODE, RESERVED_GATE_CODES, ExpectedLine, parse_line
+from cangyun.identifiers import IdentifierError, normalize_gtin
+from cangyun.movement import MAX_LOT, MAX_TEXT, MAX_WEIGHT_KG
 
 DIRECTIONS = ("in", "out", "both")
 SOURCE_KINDS = ("push", "stream", "folder")
 AFTER_TAKING = ("archive", "delete")
-CODE_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,31}$")
-RESERVED_CODES = frozenset({"alerts", "status"})  # path segments of /api/v1/gates/...
+CODE_PATTERN = GATE_CODE  # one gate-code grammar, the kernel's
+RESERVED_CODES = RESERVED_GATE_CODES  # path segments of /api/v1/gates/...
 STREAM_SCHEMES = ("rtsp://", "rtsps://", "http://", "https://")
 TOKEN_PREFIX = "cyc_"  # camera tokens; device tokens are cy_
 DEFAULT_WINDOW_S = 60.0
@@ -32,14 +34,6 @@ MAX_WINDOW_S = 24 * 3600.0
 MAX_FPS = 30.0
 DEFAULT_FPS = 2.0
 DEFAULT_POLL_S = 1.0
-EXPECTED_FIELDS = frozenset(
-    {"direction", "sscc", "gtin", "lot", "qty", "weight_kg", "customer", "reference"}
-)
-# Cloud lines: open until received or shipped (the cloud ledger says so) or cancelled.
-CLOUD_STATUSES = ("open", "cancelled", "received", "shipped")
-MAX_CLOUD_ID = 2**62
-CLOUD_LINE_FIELDS = EXPECTED_FIELDS | {"gate", "id", "version", "status"}
-MAX_COMMAND_LINES = 5000  # the cloud sends 500 a command; more is not from the cloud
 
 
 class GateInputError(ValueError):
@@ -71,20 +65,6 @@ class CameraConfig:
     folder: str | None = None  # folder: where the camera's FTP uploads land
     after: str = "archive"  # folder: archive or delete a file once taken
     poll_s: float = DEFAULT_POLL_S  # folder: a file is taken when unchanged over one poll
-
-
-@dataclass(frozen=True)
-class ExpectedLine:
-    """One expected pallet: an ASN line (``in``) or a shipment line (``out``)."""
-
-    direction: str
-    qty: int
-    sscc: str | None = None
-    gtin: str | None = None
-    lot: str | None = None
-    weight_g: int | None = None
-    customer: str | None = None
-    reference: str | None = None
 
 
 @dataclass(frozen=True)
@@ -174,141 +154,10 @@ def folder_camera(
 
 def parse_expected(data: Any, gate_direction: str) -> ExpectedLine:
     """An expected line from the edge API; ``gate_direction`` "both" makes direction required."""
-    data = _object(data, EXPECTED_FIELDS)
-    direction = data.get("direction")
-    if direction is None:
-        if gate_direction == "both":
-            raise GateInputError(
-                "missing_field", "a gate for both directions needs direction in or out", "direction"
-            )
-        direction = gate_direction
-    direction = check_direction(direction, allowed=("in", "out"))
-    if gate_direction != "both" and direction != gate_direction:
-        raise GateInputError(
-            "invalid_direction", f"this gate handles direction {gate_direction} only", "direction"
-        )
-    sscc = _optional_text(data, "sscc", MAX_TEXT)
-    if sscc is not None:
-        try:
-            sscc = validate_sscc(sscc)
-        except IdentifierError as exc:
-            raise GateInputError("invalid_sscc", str(exc), "sscc") from exc
-    gtin = _gtin(data.get("gtin"))
-    if sscc is None and gtin is None:
-        raise GateInputError("missing_item", "give the pallet as sscc or gtin", "sscc")
-    qty = data.get("qty")
-    if isinstance(qty, bool) or not isinstance(qty, int) or not 1 <= qty <= MAX_QTY:
-        raise GateInputError("invalid_quantity", f"qty must be whole pieces, 1..{MAX_QTY}", "qty")
-    return ExpectedLine(
-        direction=direction,
-        qty=qty,
-        sscc=sscc,
-        gtin=gtin,
-        lot=_optional_text(data, "lot", MAX_LOT),
-        weight_g=_weight_g(data.get("weight_kg")),
-        customer=_optional_text(data, "customer", MAX_TEXT),
-        reference=_optional_text(data, "reference", MAX_TEXT),
-    )
-
-
-@dataclass(frozen=True)
-class CloudLine:
-    """An expected line as the cloud sends it down: its id there, the warehouse's change
-    stamp when it last changed, its status, and the gate it is meant for (None: any gate)."""
-
-    id: int
-    version: int
-    status: str
-    gate: str | None
-    line: ExpectedLine
-
-
-def parse_ordered_line(data: Any) -> tuple[ExpectedLine, str | None]:
-    """A line ordered through the cloud API: direction required (the cloud does not know the
-    gates' directions), and optionally the gate it is for."""
-    data = _object(data, EXPECTED_FIELDS | {"gate"})
-    gate = data.get("gate")
-    if gate is not None:
-        gate = check_code(gate, "gate")
-    return parse_expected({k: v for k, v in data.items() if k != "gate"}, "both"), gate
-
-
-@dataclass(frozen=True)
-class ExpectedUpdate:
-    """One ``expected`` command: lines that changed (``span`` None), or the part of the full
-    set of open lines whose cloud ids lie in ``span`` = (after_id, through_id or None)."""
-
-    version: int
-    span: tuple[int, int | None] | None
-    lines: tuple[CloudLine, ...]
-
-
-def parse_expected_command(data: Any, *, warehouse: str) -> ExpectedUpdate:
-    """The ``data`` of a down/cmd ``expected`` for this box's ``warehouse``; every line is
-    checked and one bad line refuses the whole command (nothing half-applied)."""
-    if not isinstance(data, Mapping):
-        raise GateInputError("invalid_body", "expected goods must be an object")
-    if data.get("warehouse") != warehouse:
-        raise GateInputError(
-            "wrong_warehouse", f"lines for warehouse {data.get('warehouse')!r}", "warehouse"
-        )
-    version = _cloud_number(data.get("version"), "version")
-    raw_lines = data.get("lines")
-    if not isinstance(raw_lines, list) or len(raw_lines) > MAX_COMMAND_LINES:
-        raise GateInputError(
-            "invalid_field", f"lines must be a list of at most {MAX_COMMAND_LINES}", "lines"
-        )
-    lines = []
-    for index, raw in enumerate(raw_lines):
-        try:
-            lines.append(parse_cloud_line(raw))
-        except GateInputError as exc:
-            raise GateInputError(exc.code, f"line {index}: {exc.message}", exc.field) from exc
-    if len({line.id for line in lines}) != len(lines):
-        raise GateInputError("invalid_field", "a line id appears twice", "lines")
-    span = None
-    if data.get("full") is True:
-        after = data.get("after_id")
-        if isinstance(after, bool) or not isinstance(after, int) or not 0 <= after < MAX_CLOUD_ID:
-            raise GateInputError("invalid_field", "after_id must be 0 or more", "after_id")
-        through = data.get("through_id")
-        if through is not None:
-            through = _cloud_number(through, "through_id")
-            if through <= after:
-                raise GateInputError("invalid_field", "through_id must follow after_id", "span")
-        span = (after, through)
-        if any(
-            line.status != "open" or line.id <= after or (through is not None and line.id > through)
-            for line in lines
-        ):
-            raise GateInputError("invalid_field", "a full set holds open lines of its span")
-    elif data.get("full") is not False:
-        raise GateInputError("invalid_field", "full must be true or false", "full")
-    return ExpectedUpdate(version, span, tuple(lines))
-
-
-def _cloud_number(value: Any, name: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or not 0 < value < MAX_CLOUD_ID:
-        raise GateInputError("invalid_field", f"{name} must be a positive integer", name)
-    return value
-
-
-def parse_cloud_line(data: Any) -> CloudLine:
-    """A line from the cloud's ``expected`` command, checked again: the downlink is input too.
-    Fields this version does not know are left aside, so the cloud may add some."""
-    if isinstance(data, Mapping):
-        data = {k: v for k, v in data.items() if k in CLOUD_LINE_FIELDS}
-    data = _object(data, CLOUD_LINE_FIELDS)
-    numbers = {name: _cloud_number(data.get(name), name) for name in ("id", "version")}
-    status = data.get("status")
-    if status not in CLOUD_STATUSES:
-        raise GateInputError(
-            "invalid_field", f"status must be one of {', '.join(CLOUD_STATUSES)}", "status"
-        )
-    line, gate = parse_ordered_line(
-        {k: v for k, v in data.items() if k not in ("id", "version", "status")}
-    )
-    return CloudLine(numbers["id"], numbers["version"], status, gate, line)
+    try:
+        return parse_line(data, gate_direction)
+    except Invalid as exc:
+        raise GateInputError(exc.code, exc.message, exc.field) from exc
 
 
 def parse_acceptance(data: Any) -> Acceptance:

@@ -23,9 +23,9 @@ from sqlite_utils.migrations import Migrations
 
 from cangyun.movement import grams_to_kg
 from cangyun.timeutil import format_ts
+from cangyun.wire import CloudLine
 from edge.gates.model import (
     CameraConfig,
-    CloudLine,
     ExpectedLine,
     GateConfig,
     check_code,

@@ -15,8 +15,8 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from flask import Blueprint, Response, current_app, redirect, render_template, request
 
+from cangyun.box_settings import EdgeSettings
 from cangyun.httpapi import ApiError
-from edge.settings import EdgeSettings
 
 STATIC = Path(__file__).parent / "static"
 

@@ -30,7 +30,7 @@ PASSWORD = click.option(
 
 @contextmanager
 def _operators(config_path: str) -> Iterator[OperatorStore]:
-    from edge import settings as edge_settings
+    from cangyun import box_settings as edge_settings
 
     try:
         settings = edge_settings.load(config_path)

@@ -13,10 +13,10 @@ from typing import Any
 import pytest
 import requests
 
+from cangyun.box_settings import EdgeSettings
 from cangyun.processes import ManagedProcess, cangyun_command, free_port, http_ok
 from cangyun.settings import dump_settings
 from edge.operators import ensure_operator
-from edge.settings import EdgeSettings
 
 playwright_api = pytest.importorskip("playwright.sync_api", reason="pip install -e '.[dev]'")
 

@@ -11,12 +11,12 @@ from dataclasses import replace
 
 import pytest
 
+from cangyun.box_settings import EdgeSettings
 from edge import gates
 from edge.app import create_app
 from edge.gates import pipeline, sources, tracker
 from edge.gates.model import GateConfig, stream_camera
 from edge.gates.sources import StreamReader
-from edge.settings import EdgeSettings
 from tests.support.gate_media import GateScene, MediaServer, encode_jpeg, make_pallets, write_mp4
 from tests.support.labels import require_fonts
 

@@ -8,9 +8,9 @@ from dataclasses import replace
 
 import pytest
 
+from cangyun.box_settings import EdgeSettings
 from edge import gates
 from edge.app import create_app
-from edge.settings import EdgeSettings
 from tests.support.cloud import make_cloud
 
 

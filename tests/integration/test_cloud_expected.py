@@ -1,6 +1,7 @@
 """Expected goods in the cloud on real databases (SQLite and PostgreSQL): the API, and how the
 lines travel to the warehouse's edge boxes through the ingest service (hello, sweep, ledger).
-Every command the cloud makes is read back with the edge's own parser, so both sides agree."""
+Every command the cloud makes is read back with the decoder the edge box uses
+(``wire.decode_expected``), so both sides agree."""
 
 from __future__ import annotations
 
@@ -13,7 +14,6 @@ from cangyun.timeutil import format_ts, utcnow
 from cloud_api.expected import sync as expected_sync
 from cloud_api.ledger.ingest import IngestService
 from cloud_api.platform.schema import expected_lines
-from edge.gates.model import parse_expected_command
 from tests.support.cloud import STRONG, make_cloud
 
 EPOCH = "e" * 32
@@ -67,8 +67,8 @@ class Site:
             if reply.topic != self.address.topic(wire.DOWN_CMD):
                 continue
             command = wire.decode_command(reply.payload)
-            if command.kind == "expected":
-                found.append(parse_expected_command(command.data, warehouse=WAREHOUSE))
+            if command.kind == wire.CMD_EXPECTED:
+                found.append(wire.decode_expected(command, warehouse=WAREHOUSE))
         return found
 
     def receive(self, seq, sscc, kind="receive"):
@@ -232,12 +232,24 @@ def test_an_open_line_can_be_cancelled_a_done_one_cannot(site):
 
 
 @pytest.mark.parametrize(
-    "query",
-    ["?status=lost", "?direction=up", "?gtin=123", "?limit=0", "?cursor=abc", "?cursor=WzFd"],
+    ("query", "code", "parameter"),
+    [
+        ("?status=lost", "invalid_parameter", "status"),
+        ("?direction=up", "invalid_parameter", "direction"),
+        ("?gtin=123", "invalid_parameter", "gtin"),
+        ("?limit=0", "invalid_parameter", "limit"),
+        (f"?sscc={'0' * 65}", "invalid_parameter", "sscc"),
+        ("?reference=ASN%1B-1", "invalid_parameter", "reference"),
+        ("?cursor=abc", "invalid_cursor", None),
+        ("?cursor=WzFd", "invalid_cursor", None),  # [1]: not a line id
+    ],
 )
-def test_bad_list_parameters_are_400(site, query):
+def test_bad_list_parameters_are_400(site, query, code, parameter):
     response = site.call("GET", f"/api/v1/warehouses/{WAREHOUSE}/expected{query}")
-    assert response.status_code == 400, response.get_json()
+    error = response.get_json()["error"]
+    assert (response.status_code, error["code"]) == (400, code), error
+    if parameter is not None:
+        assert error["details"] == {"parameter": parameter}
 
 
 def test_roles_and_the_edition_decide_who_may_expect_goods(site):

@@ -9,8 +9,8 @@ from dataclasses import replace
 
 import pytest
 
+from cangyun.box_settings import EdgeSettings
 from edge.app import create_app
-from edge.settings import EdgeSettings
 
 TOKEN = "cy_test-token"
 

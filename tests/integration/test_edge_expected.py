@@ -14,13 +14,13 @@ import paho.mqtt.client as mqtt
 import pytest
 
 from cangyun import wire
+from cangyun.box_settings import EdgeSettings
 from cangyun.timeutil import format_ts, utcnow
 from cloud_api.ledger.ingest import IngestService
 from edge import gates
 from edge.app import create_app
 from edge.gates import outcomes, tracker
 from edge.gates.store import GateStore
-from edge.settings import EdgeSettings
 from sync_agent.agent import SyncAgent
 from tests.support.cloud import make_cloud
 

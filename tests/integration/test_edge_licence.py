@@ -22,10 +22,10 @@ from PIL import Image
 
 from cangyun import licence as tokens
 from cangyun import wire
+from cangyun.box_settings import CloudSection, EdgeSettings
 from cangyun.licence import Licence
 from cangyun.timeutil import utcnow
 from edge.app import create_app
-from edge.settings import CloudSection, EdgeSettings
 from edge.store import Outbox, read_last_seen
 from ocr_service.engine import ScanEngine
 from sync_agent.agent import SyncAgent

@@ -13,9 +13,9 @@ from dataclasses import replace
 import pytest
 
 from cangyun import errors
+from cangyun.box_settings import EdgeSettings
 from cangyun.httpapi import DOMAIN_STATUS, status_of
 from edge.app import create_app as create_edge
-from edge.settings import EdgeSettings
 from tests.support.cloud import make_cloud
 
 EDGE_TOKEN = "cy_shape-token"

@@ -11,11 +11,11 @@ from urllib.parse import quote
 import pytest
 import sqlite_utils
 
+from cangyun.box_settings import EdgeSettings
 from edge import gates
 from edge.app import create_app
 from edge.gates import pipeline, tracker
 from edge.gates.store import GateStore, migrations
-from edge.settings import EdgeSettings
 from edge.store import connect, open_database
 from tests.support.plates import truck_jpeg
 

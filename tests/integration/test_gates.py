@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
+from cangyun.box_settings import EdgeSettings
 from cangyun.cli import main as cangyun_main
 from cangyun.settings import dump_settings
 from edge import gates
@@ -23,7 +24,6 @@ from edge.gates.model import CameraConfig, folder_camera
 from edge.gates.pipeline import Frame, FrameQueue
 from edge.gates.sources import FolderWatcher, looks_complete
 from edge.gates.store import GateStore, ensure_gate, set_camera_token
-from edge.settings import EdgeSettings
 from tests.support.gate_media import encode_jpeg, make_pallets, snapshot_jpeg
 from tests.support.labels import require_fonts
 
@@ -858,10 +858,10 @@ def test_a_receipt_the_licence_refuses_is_held_until_the_licence_allows_it(tmp_p
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
     from cangyun import licence as tokens
+    from cangyun.box_settings import CloudSection
     from cangyun.licence import Licence
     from cangyun.timeutil import utcnow
     from edge import licence
-    from edge.settings import CloudSection
     from edge.store import Outbox
 
     key = Ed25519PrivateKey.generate()

@@ -9,6 +9,7 @@ from dataclasses import replace
 import pytest
 from click.testing import CliRunner
 
+from cangyun.box_settings import EdgeSettings
 from cangyun.cli import main
 from cangyun.settings import dump_settings
 from edge.api import SESSION_COOKIE
@@ -23,7 +24,6 @@ from edge.operators import (
     OperatorStore,
     ensure_operator,
 )
-from edge.settings import EdgeSettings
 
 TOKEN = "cy_operator-tests"
 PDA = {"X-Requested-With": "cangyun-pda"}

@@ -11,9 +11,9 @@ import pytest
 from click.testing import CliRunner
 from PIL import Image
 
+from cangyun.box_settings import EdgeSettings
 from cangyun.cli import main
 from edge.app import create_app as create_edge
-from edge.settings import EdgeSettings
 from ocr_service.app import create_app as create_ocr
 from ocr_service.engine import ScanEngine
 from tests.integration.test_scan_engine import BAD_UPLOADS, jpeg

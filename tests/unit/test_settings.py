@@ -3,8 +3,8 @@ from pathlib import Path
 
 import pytest
 
+from cangyun.box_settings import EdgeSettings
 from cangyun.settings import SettingsError, dump_settings, load_settings, setting
-from edge.settings import EdgeSettings
 
 
 @dataclass(frozen=True)

@@ -1,7 +1,8 @@
 """Settings of an edge box: one TOML file read by both ``cangyun edge serve`` and ``cangyun sync``.
 
-``cangyun cloud device create`` writes it. Any key can be overridden by the environment as
-``CANGYUN_<SECTION>_<KEY>``, e.g. ``CANGYUN_MQTT_PASSWORD``.
+``cangyun cloud device create`` writes it when the cloud onboards a box, so its shape is part
+of the contract between cloud and edge and lives in the kernel. Any key can be overridden by
+the environment as ``CANGYUN_<SECTION>_<KEY>``, e.g. ``CANGYUN_MQTT_PASSWORD``.
 """
 
 from __future__ import annotations
