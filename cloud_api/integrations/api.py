@@ -2,17 +2,66 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Literal
 
 from flask import Blueprint, Response, current_app
+from pydantic import Field
 
-from cangyun.errors import NotFound
-from cangyun.httpapi import ApiError, json_body, json_response, page
+from cangyun.apispec import Body, Page, Reply, operation
+from cangyun.fields import Text
+from cangyun.httpapi import json_response, page
 from cloud_api.integrations.store import EVENTS, TenantIntegrations
-from cloud_api.integrations.webhooks import WebhookUrlError, check_url
+from cloud_api.integrations.webhooks import MAX_URL, check_url
 from cloud_api.platform.auth import caller, client_ip, engine, feature, requires
 
 bp = Blueprint("integrations", __name__)
+
+MAX_BODY = 16 * 1024
+# ping is sent on request (POST .../ping), never subscribed to.
+ChoosableEvent = Literal[tuple(e for e in EVENTS if e != "ping")]  # type: ignore[valid-type]
+Event = Literal[EVENTS]  # type: ignore[valid-type]
+
+
+class NewWebhook(Body):
+    url: Text(MAX_URL) = Field(
+        json_schema_extra={"format": "uri"},
+        description="http:// or https://, resolving to a public address",
+    )
+    events: list[ChoosableEvent] = Field(min_length=1, description="the events to receive")
+
+
+class Webhook(Reply):
+    """A webhook of the tenant"""
+
+    id: int
+    url: str
+    events: list[Event]
+    active: bool
+    created_at: str
+
+
+class CreatedWebhook(Webhook):
+    """The new webhook, with its signing secret (shown only here)"""
+
+    secret: str
+
+
+class WebhookDelivery(Reply):
+    """One delivery of an event to a webhook"""
+
+    id: int
+    event: Event
+    status: Literal["pending", "delivered", "failed"]
+    attempts: int
+    last_error: str
+    created_at: str
+    delivered_at: str | None
+
+
+class PingQueued(Reply):
+    """The ping is queued"""
+
+    queued: bool
 
 
 def store() -> TenantIntegrations:
@@ -22,6 +71,7 @@ def store() -> TenantIntegrations:
 @bp.get("/webhooks")
 @requires("webhooks:manage")
 @feature("secondary_development")
+@operation("Webhooks of this tenant", responses={200: Page[Webhook]})
 def list_webhooks() -> Response:
     items = store().webhooks()
     return json_response(page(len(items), items, None))
@@ -30,118 +80,50 @@ def list_webhooks() -> Response:
 @bp.post("/webhooks")
 @requires("webhooks:manage")
 @feature("secondary_development")
-def create_webhook() -> Response:
-    data = json_body(16 * 1024)
-    if not isinstance(data, dict):
-        raise ApiError(400, "invalid_body", "send {url, events}")
-    url, events = data.get("url"), data.get("events")
-    if not isinstance(url, str):
-        raise ApiError(422, "missing_field", "url is required", {"field": "url"})
+@operation(
+    "Subscribe a URL to events; the signing secret is shown only here",
+    body=NewWebhook,
+    max_bytes=MAX_BODY,
+    responses={201: CreatedWebhook, 422: "invalid_url: not http(s), or a private address"},
+)
+def create_webhook(body: NewWebhook) -> Response:
     allow_private = current_app.extensions["cangyun.settings"].cloud.webhooks_allow_private
-    try:
-        url = check_url(url, allow_private=allow_private)
-    except WebhookUrlError as exc:
-        raise ApiError(422, "invalid_url", str(exc), {"field": "url"}) from exc
-    choosable = [e for e in EVENTS if e != "ping"]
-    if (
-        not isinstance(events, list)
-        or not events
-        or not all(isinstance(e, str) and e in choosable for e in events)
-    ):
-        raise ApiError(
-            422, "invalid_events", f"events must be a list from {choosable}", {"field": "events"}
-        )
-    webhook, secret = store().create(url, sorted(set(events)), caller(), client_ip())
+    url = check_url(body.url, allow_private=allow_private)
+    webhook, secret = store().create(url, sorted(set(body.events)), caller(), client_ip())
     return json_response(webhook | {"secret": secret}, 201)
 
 
 @bp.delete("/webhooks/<int:webhook_id>")
 @requires("webhooks:manage")
 @feature("secondary_development")
+@operation(
+    "Delete a webhook and its queue",
+    responses={204: "deleted", 404: "no such webhook in this tenant"},
+)
 def delete_webhook(webhook_id: int) -> Response:
-    try:
-        store().delete(webhook_id, caller(), client_ip())
-    except NotFound as exc:
-        raise ApiError(404, "not_found", str(exc)) from exc
+    store().delete(webhook_id, caller(), client_ip())
     return Response(status=204)
 
 
 @bp.get("/webhooks/<int:webhook_id>/deliveries")
 @requires("webhooks:manage")
 @feature("secondary_development")
+@operation(
+    "Recent deliveries with status and last error, newest first",
+    responses={200: Page[WebhookDelivery], 404: "no such webhook in this tenant"},
+)
 def list_deliveries(webhook_id: int) -> Response:
-    try:
-        items = store().deliveries(webhook_id)
-    except NotFound as exc:
-        raise ApiError(404, "not_found", str(exc)) from exc
+    items = store().deliveries(webhook_id)
     return json_response(page(len(items), items, None))
 
 
 @bp.post("/webhooks/<int:webhook_id>/ping")
 @requires("webhooks:manage")
 @feature("secondary_development")
+@operation(
+    "Queue a ping delivery to test the receiver",
+    responses={202: PingQueued, 404: "no such webhook in this tenant"},
+)
 def ping_webhook(webhook_id: int) -> Response:
-    try:
-        store().ping(webhook_id)
-    except NotFound as exc:
-        raise ApiError(404, "not_found", str(exc)) from exc
+    store().ping(webhook_id)
     return json_response({"queued": True}, 202)
-
-
-def paths() -> dict[str, Any]:
-    from cangyun.openapi import operation, path_param
-
-    webhook_id = [path_param("webhook_id", "webhook id", integer=True)]
-    errors = {401: "no session", 403: "forbidden"}
-    tags = ["integrations"]
-    return {
-        "/api/v1/webhooks": {
-            "get": operation(
-                "Webhooks of this tenant", responses={200: "page"} | errors, tags=tags
-            ),
-            "post": operation(
-                "Subscribe a URL to events; the signing secret is shown only here",
-                body={
-                    "type": "object",
-                    "required": ["url", "events"],
-                    "additionalProperties": False,
-                    "properties": {
-                        "url": {"type": "string", "format": "uri"},
-                        "events": {
-                            "type": "array",
-                            "items": {
-                                "type": "string",
-                                "enum": ["movements.created", "alerts.created"],
-                            },
-                        },
-                    },
-                },
-                responses={201: "webhook with secret", 400: "malformed", 422: "invalid"} | errors,
-                tags=tags,
-            ),
-        },
-        "/api/v1/webhooks/{webhook_id}": {
-            "delete": operation(
-                "Delete a webhook and its queue",
-                params=webhook_id,
-                responses={204: "deleted", 404: "not found"} | errors,
-                tags=tags,
-            )
-        },
-        "/api/v1/webhooks/{webhook_id}/deliveries": {
-            "get": operation(
-                "Recent deliveries with status and last error",
-                params=webhook_id,
-                responses={200: "page", 404: "not found"} | errors,
-                tags=tags,
-            )
-        },
-        "/api/v1/webhooks/{webhook_id}/ping": {
-            "post": operation(
-                "Queue a ping delivery to test the receiver",
-                params=webhook_id,
-                responses={202: "queued", 404: "not found"} | errors,
-                tags=tags,
-            )
-        },
-    }

@@ -23,6 +23,7 @@ from urllib.parse import urlsplit
 from sqlalchemy.engine import Engine
 
 from cangyun import retry
+from cangyun.errors import Invalid
 from cangyun.timeutil import utcnow
 from cloud_api.integrations import store as integrations
 
@@ -32,27 +33,37 @@ POLL_S = 1.0
 TIMEOUT_S = 10
 BACKOFF_BASE_S = 10.0
 BACKOFF_CAP_S = 3600.0
+MAX_URL = 500  # webhooks.url is VARCHAR(500)
 
 
-class WebhookUrlError(ValueError):
-    pass
+class WebhookUrlError(Invalid):
+    """A URL deliveries may not go to: not http(s), no host, or a private address."""
+
+    code = "invalid_url"
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, field="url")
 
 
 def check_url(url: str, *, allow_private: bool) -> str:
     """Only http(s) to public addresses, unless private targets are allowed (tests, LAN)."""
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname or len(url) > 500:
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname
+    except ValueError as exc:  # e.g. an unclosed [IPv6 literal
+        raise WebhookUrlError(f"not a URL: {exc}") from exc
+    if parts.scheme not in ("http", "https") or not host or len(url) > MAX_URL:
         raise WebhookUrlError("the URL must be http:// or https:// with a host")
     if allow_private:
         return url
     try:
-        addresses = {info[4][0] for info in socket.getaddrinfo(parts.hostname, None)}
-    except OSError as exc:
-        raise WebhookUrlError(f"cannot resolve {parts.hostname}") from exc
+        addresses = {info[4][0] for info in socket.getaddrinfo(host, None)}
+    except (OSError, UnicodeError) as exc:  # UnicodeError: a host IDNA cannot encode
+        raise WebhookUrlError(f"cannot resolve {host}") from exc
     for address in addresses:
         ip = ipaddress.ip_address(address.split("%")[0])
         if ip.is_private or ip.is_loopback or ip.is_link_local or ip.is_reserved:
-            raise WebhookUrlError(f"{parts.hostname} resolves to a private address")
+            raise WebhookUrlError(f"{host} resolves to a private address")
     return url
 
 
