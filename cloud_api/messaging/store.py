@@ -26,7 +26,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from cangyun import retry
-from cangyun.errors import NotFound
+from cangyun.errors import Invalid, NotFound
 from cloud_api.messaging import reminders
 from cloud_api.messaging.reminders import PeriodCoverage, QuotaSnapshot, Reminder
 from cloud_api.platform.db import atomic, insert_for
@@ -61,12 +61,13 @@ BACKOFF_CAP_S = 3600.0
 BACKOFF_FLOOR_S = 5.0  # full jitter can draw ~0; a dead server should not eat attempts at once
 
 
-class InvalidSubscription(ValueError):
+class InvalidSubscription(Invalid):
     """A subscription that names users outside the tenant, or none at all."""
 
+    code = "invalid_recipients"
+
     def __init__(self, message: str, field: str) -> None:
-        super().__init__(message)
-        self.field = field
+        super().__init__(message, field=field)
 
 
 @dataclass(frozen=True)

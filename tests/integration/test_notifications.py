@@ -20,11 +20,9 @@ import sqlalchemy as sa
 
 from cangyun.timeutil import utcnow
 from cloud_api.accounts import store as accounts
-from cloud_api.messaging import api as api_messages
 from cloud_api.messaging import notify
 from cloud_api.messaging import store as messaging
 from cloud_api.messaging.reminders import PeriodCoverage, QuotaSnapshot
-from cloud_api.platform.auth import authenticate
 from cloud_api.platform.schema import messages, notifications
 from cloud_api.settings import SmsSection
 from tests.support.cloud import STRONG, SmtpServer, body_text, make_cloud
@@ -138,11 +136,6 @@ def open_cloud(tmp_path, database_url, smtp_port, sms_endpoint: str | None):
     cloud = make_cloud(tmp_path, database_url, smtp_port=smtp_port)
     if sms_endpoint:
         cloud.settings = replace(cloud.settings, sms=sms_settings(sms_endpoint))
-    # Until cloud_api/api.py registers the blueprint, mount it the way it will be: under
-    # /api/v1 behind the same authentication.
-    if "api.messages" not in cloud.app.blueprints:
-        cloud.app.register_blueprint(api_messages.bp, url_prefix="/api/v1")
-        cloud.app.before_request_funcs.setdefault("messages", []).append(authenticate)
     return cloud
 
 
