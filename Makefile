@@ -4,9 +4,14 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test bench lint format clean
+.PHONY: install system demo test bench lint format clean
 
-install: $(STAMP)
+install: system $(STAMP)
+
+# Machine packages (mosquitto, ZBar, CJK fonts, Chromium): installed as root, else the exact
+# apt-get command is printed and make stops.
+system:
+	@bash devtools/system-deps.sh
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "cangyun needs Python >= 3.11")'

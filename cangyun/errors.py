@@ -1,6 +1,6 @@
 """The one vocabulary of refusals, shared by every store and service of edge and cloud.
 
-A domain module raises one of five kinds and says what went wrong in a stable ``code``; it
+A domain module raises one of these kinds and says what went wrong in a stable ``code``; it
 never names an HTTP status. Each app maps the kinds to statuses in one table
 (``cangyun.httpapi.DOMAIN_STATUS``), so a route never catches a domain error to translate it.
 Each kind also keeps the builtin base its callers used to catch (``LookupError`` for
@@ -64,6 +64,18 @@ class Forbidden(DomainError):
     """The caller is known but may not do this (role, edition, grant, allow-list)."""
 
     code = "forbidden"
+
+
+class Unauthenticated(DomainError):
+    """Who is asking is not established: wrong credentials, a missing or expired token."""
+
+    code = "unauthorized"
+
+
+class Throttled(DomainError):
+    """Too many attempts; ``details["retry_after"]`` says in how many seconds to try again."""
+
+    code = "too_many_requests"
 
 
 class Unavailable(DomainError):

@@ -81,6 +81,8 @@ DOMAIN_STATUS: tuple[tuple[type[errors.DomainError], int], ...] = (
     (errors.Conflict, 409),
     (errors.Invalid, 422),
     (errors.Forbidden, 403),
+    (errors.Unauthenticated, 401),
+    (errors.Throttled, 429),
     (errors.Unavailable, 503),
     (errors.DomainError, 400),
 )
@@ -88,6 +90,15 @@ DOMAIN_STATUS: tuple[tuple[type[errors.DomainError], int], ...] = (
 
 def status_of(exc: errors.DomainError) -> int:
     return next(status for kind, status in DOMAIN_STATUS if isinstance(exc, kind))
+
+
+def _headers(exc: errors.DomainError) -> dict[str, str]:
+    """The headers a status promises: when to retry a 429, how to authenticate after a 401."""
+    if isinstance(exc, errors.Throttled) and "retry_after" in exc.details:
+        return {"Retry-After": str(exc.details["retry_after"])}
+    if isinstance(exc, errors.Unauthenticated) and exc.code == "unauthorized":
+        return {"WWW-Authenticate": "Bearer"}
+    return {}
 
 
 MAX_ROW_ID = 2**31 - 1
@@ -120,7 +131,7 @@ def register_error_handlers(app: Flask) -> None:
 
     @app.errorhandler(errors.DomainError)
     def _domain_error(exc: errors.DomainError) -> Response:
-        return error_response(status_of(exc), exc.code, exc.message, exc.details)
+        return error_response(status_of(exc), exc.code, exc.message, exc.details, _headers(exc))
 
     @app.errorhandler(HTTPException)
     def _http_error(exc: HTTPException) -> Response:

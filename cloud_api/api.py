@@ -17,14 +17,14 @@ from cloud_api.integrations import api as integrations
 from cloud_api.ledger import api as ledger
 from cloud_api.messaging import api as messaging
 from cloud_api.operations import api as operations
-from cloud_api.platform.auth import authenticate
+from cloud_api.platform.auth import identify_caller
 from cloud_api.platform.openapi import spec
 from cloud_api.sites import api as sites
 
 FEATURES = (ledger, accounts, crm, sites, expected, integrations, billing, operations, messaging)
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
-bp.before_request(authenticate)
+bp.before_request(identify_caller)
 
 
 @bp.get("/openapi.json")

@@ -339,6 +339,7 @@ def token_create(config_path: str | None, tenant_code: str, role: str, name: str
     Example:
       cangyun cloud token create --tenant acme --role viewer --name "BI export"
     """
+    from cloud_api.accounts import store as accounts
     from cloud_api.sites import registry
 
     engine = _engine(config_path)
@@ -350,7 +351,9 @@ def token_create(config_path: str | None, tenant_code: str, role: str, name: str
         {
             "tenant": tenant_code,
             "role": role,
-            "token": registry.create_token(engine, tenant_row["id"], role, name=name),
+            "token": accounts.create_api_key(
+                engine, tenant_row["id"], role, name=name or "cli", actor="cli"
+            ),
         }
     )
 

@@ -19,7 +19,6 @@ from flask import (
     Blueprint,
     Response,
     abort,
-    current_app,
     g,
     make_response,
     redirect,
@@ -27,13 +26,23 @@ from flask import (
     request,
     url_for,
 )
-from sqlalchemy.engine import Engine
 from werkzeug.exceptions import HTTPException
 
-from cangyun.errors import AlreadyExists, NotFound
-from cangyun.httpapi import ApiError, decode_cursor, encode_cursor
+from cangyun.apispec import validate
+from cangyun.errors import (
+    AlreadyExists,
+    DomainError,
+    Forbidden,
+    Invalid,
+    NotFound,
+    Throttled,
+    Unauthenticated,
+    Unavailable,
+)
+from cangyun.httpapi import ApiError, decode_cursor, encode_cursor, status_of
 from cangyun.timeutil import utcnow
-from cloud_api.accounts import security
+from cloud_api.accounts import api as accounts_api
+from cloud_api.accounts import security, service
 from cloud_api.accounts import store as accounts
 from cloud_api.accounts.security import PolicyError, SecurityPolicy
 from cloud_api.accounts.store import TenantAccounts
@@ -42,6 +51,7 @@ from cloud_api.crm.records import FieldError
 from cloud_api.crm.store import MOVEMENT, NOTE, Actor, TenantCustomers, TimelineKey
 from cloud_api.ledger import store as ledger
 from cloud_api.platform import i18n
+from cloud_api.platform.auth import client_ip, engine, mailer
 from cloud_api.platform.tenancy import Caller
 from cloud_api.sites import api as api_sites
 from cloud_api.sites import registry
@@ -69,10 +79,6 @@ LOCATIONS_PAGE = 100
 EXISTING_SHOWN = 10  # clashing location codes named in a refused grid
 MAX_QUERY = 100
 ERROR_TEXTS = {400: "bad_request", 403: "forbidden", 404: "not_found", 405: "bad_request"}
-
-
-def engine() -> Engine:
-    return current_app.extensions["cangyun.engine"]
 
 
 def lang() -> str:
@@ -145,13 +151,18 @@ def _load_session() -> Response | None:
             abort(400)
     if request.endpoint in ("console.login", "static"):
         return None
-    token = request.cookies.get(COOKIE)
-    found = accounts.caller_for_token(engine(), token) if token else None
-    if found is None or found.kind != "session":
+    try:
+        found = service.session_caller(engine(), request.cookies.get(COOKIE, ""), client_ip())
+    except Unauthenticated:
         return redirect(url_for("console.login", lang=lang()))
-    if not accounts.policy_for(engine(), found.tenant_id).ip_allowed(request.remote_addr):
+    except Forbidden:
         abort(403)
+    if found.kind != "session":
+        return redirect(url_for("console.login", lang=lang()))
     g.console_caller = found
+    # An expired password can only be changed (the API refuses the same way).
+    if found.password_expired and request.endpoint not in ("console.password", "console.logout"):
+        return redirect(url_for("console.password", lang=lang()))
     return None
 
 
@@ -182,76 +193,95 @@ def require(permission: str) -> Caller:
     return g.console_caller
 
 
-def client_ip() -> str:
-    return request.remote_addr or ""
-
-
 @bp.route("/login", methods=["GET", "POST"])
 def login() -> Any:
+    """The console's sign-in: the same ``accounts.service.authenticate`` as the JSON API, so
+    the same hash work for unknown emails, the IP allow-list, lockout and expired passwords."""
     if request.method == "GET":
-        return render_template("console/login.html", error=None, two_step=False, email="")
+        return _login_page()
     email = request.form.get("email", "").strip()
-    password = request.form.get("password", "")
     code = request.form.get("code", "").strip()
-    user = accounts.user_by_email(engine(), email) if email else None
-    if user is None or not user["active"]:
-        return _login_error("wrong_login", email)
-    policy = accounts.policy_for(engine(), user["tenant_id"])
-    now = utcnow()
-    if user["locked_until"] is not None and user["locked_until"] > now:
-        seconds = security.retry_after_seconds(user["locked_until"], now)
-        return _login_error("locked", email, status=429, seconds=seconds)
-    if code:
-        if accounts.use_code(engine(), "login", code, user_id=user["id"]) is None:
-            return render_template(
-                "console/login.html",
-                error=i18n.text("wrong_login", lang()),
-                two_step=True,
-                email=email,
-            ), 401
-    else:
-        if not accounts.credentials.verify_password(user["password_hash"], password):
-            locked = accounts.login_failed(engine(), user, policy, request.remote_addr or "")
-            if locked is not None:
-                return _login_error(
-                    "locked", email, status=429, seconds=security.retry_after_seconds(locked, now)
-                )
-            return _login_error("wrong_login", email)
-        if policy.two_step:
-            from cloud_api.accounts.api import mailer
-            from cloud_api.platform.mail import Mail, MailError
+    try:
+        if code:
+            verified = service.verify_code(engine(), email, code, client_ip())
+        else:
+            verified = service.authenticate(
+                engine(), email, request.form.get("password", ""), client_ip()
+            )
+            if verified.needs_code:
+                service.send_login_code(engine(), mailer(), verified.user)
+                return _login_page(email=email, two_step=True)
+    except DomainError as exc:
+        return _login_refused(exc, email, two_step=bool(code))
+    return _signed_in(service.open_session(engine(), verified, client_ip(), name="console"))
 
-            one_time = accounts.new_code(engine(), user["id"], "login")
-            try:
-                mailer().send(
-                    Mail(
-                        user["email"],
-                        "仓运通 登录验证码 / login code",
-                        f"您的登录验证码是 {one_time} / Your code: {one_time}",
-                    )
-                )
-            except MailError:
-                return _login_error("wrong_login", email, status=503)
-            return render_template("console/login.html", error=None, two_step=True, email=email)
-    token, expires_at, _ = accounts.login_succeeded(
-        engine(), user, policy, request.remote_addr or "", name="console"
-    )
-    response = make_response(redirect(url_for("console.dashboard")))
+
+def _signed_in(session: service.Session) -> Response:
+    target = "console.password" if session.password_expired else "console.dashboard"
+    response = make_response(redirect(url_for(target)))
     response.set_cookie(
         COOKIE,
-        token,
+        session.token,
         httponly=True,
         samesite="Strict",
         secure=request.is_secure,
-        expires=expires_at,
+        expires=session.expires_at,
     )
     return response
 
 
-def _login_error(key: str, email: str, status: int = 401, **values: Any) -> tuple[str, int]:
-    return render_template(
-        "console/login.html", error=i18n.text(key, lang(), **values), two_step=False, email=email
-    ), status
+def _login_page(
+    *, email: str = "", two_step: bool = False, error: str | None = None, status: int = 200
+) -> tuple[str, int]:
+    page = render_template("console/login.html", error=error, two_step=two_step, email=email)
+    return page, status
+
+
+def _login_refused(exc: DomainError, email: str, *, two_step: bool) -> tuple[str, int]:
+    if isinstance(exc, Throttled):
+        message = i18n.text("locked", lang(), seconds=exc.details.get("retry_after", 0))
+    elif isinstance(exc, Forbidden):
+        message = i18n.text("ip_not_allowed", lang(), ip=client_ip())
+    elif isinstance(exc, Unavailable):
+        message = i18n.text("mail_unavailable", lang())
+    else:
+        message = i18n.text("wrong_login", lang())
+    return _login_page(email=email, two_step=two_step, error=message, status=status_of(exc))
+
+
+@bp.route("/password", methods=["GET", "POST"])
+def password() -> Any:
+    """Change my password; the only page a session with an expired password may open."""
+    who = g.console_caller
+    expired = who.password_expired
+    if request.method == "GET":
+        return render_template("console/password.html", error=None, expired=expired)
+    form = request.form
+    try:
+        if who.user_id is None:
+            raise Forbidden("API keys have no password")
+        if form.get("new_password", "") != form.get("confirm_password", ""):
+            raise Invalid("the two new passwords differ", code="password_mismatch")
+        service.change_password(
+            engine(),
+            who.user_id,
+            form.get("current_password", ""),
+            form.get("new_password", ""),
+            client_ip(),
+        )
+    except DomainError as exc:
+        key = exc.code if i18n.has(exc.code) else "password_refused"
+        message = i18n.text(key, lang())
+        if isinstance(exc, PolicyError):
+            message = f"{message}: {exc.message}"
+        return render_template("console/password.html", error=message, expired=expired), status_of(
+            exc
+        )
+    # Changing the password ended every session of the user: open a fresh one for this tab.
+    user = accounts.user_by_id(engine(), who.user_id)
+    policy = accounts.policy_for(engine(), who.tenant_id)
+    verified = service.Verified(user, policy, needs_code=False)
+    return _signed_in(service.open_session(engine(), verified, client_ip(), name="console"))
 
 
 @bp.post("/logout")
@@ -356,21 +386,22 @@ def users() -> Any:
         require("users:write")
         form = request.form
         try:
-            if form.get("role") not in security.ASSIGNABLE_ROLES:
-                raise PolicyError("invalid_role", "role")
-            store.policy().check_password(form.get("password", ""), email=form.get("email"))
+            # The form is the API's NewUser body: one declaration, the same refusals.
+            fields = ("email", "password", "role", "name", "phone")
+            new = validate(accounts_api.NewUser, {k: form[k] for k in fields if form.get(k)})
+            service.check_password(store.policy(), new.password, new.email)
             store.create_user(
-                email=form.get("email", ""),
-                password=form.get("password", ""),
-                role=form["role"],
-                name=form.get("name", "")[:100],
-                phone=form.get("phone", "")[:32],
+                email=new.email,
+                password=new.password,
+                role=new.role,
+                name=new.name,
+                phone=new.phone,
                 caller=who,
-                ip=request.remote_addr or "",
+                ip=client_ip(),
             )
             return redirect(url_for("console.users"))
-        except (PolicyError, AlreadyExists) as exc:
-            error = getattr(exc, "message", str(exc))
+        except (ApiError, DomainError) as exc:
+            error = exc.message
     return render_template(
         "console/users.html", users=store.users(), error=error, roles=security.ASSIGNABLE_ROLES
     )
@@ -392,7 +423,7 @@ def update_user(user_id: int) -> Any:
     if target["role"] == "owner" or user_id == who.user_id:
         abort(409)
     if changes:
-        store.update_user(user_id, changes, who, request.remote_addr or "")
+        store.update_user(user_id, changes, who, client_ip())
     return redirect(url_for("console.users"))
 
 
@@ -427,9 +458,9 @@ def security_policy() -> Any:
                 line.strip() for line in form.get("ip_allowlist", "").splitlines() if line.strip()
             ]
             new_policy = SecurityPolicy.from_json(document)
-            if not new_policy.ip_allowed(request.remote_addr):
-                raise PolicyError("would_lock_out", f"{request.remote_addr} must stay allowed")
-            store.set_policy(new_policy, who, request.remote_addr or "")
+            if not new_policy.ip_allowed(client_ip()):
+                raise PolicyError("would_lock_out", f"{client_ip()} must stay allowed")
+            store.set_policy(new_policy, who, client_ip())
             policy, saved = new_policy, True
         except ValueError as exc:
             error = getattr(exc, "message", str(exc))

@@ -24,6 +24,7 @@ from cangyun.box_settings import (
 )
 from cangyun.settings import dump_settings
 from cloud_api.accounts import credentials
+from cloud_api.accounts import store as accounts
 from cloud_api.billing import signing
 from cloud_api.platform.db import make_engine, upgrade
 from cloud_api.settings import CloudSettings
@@ -79,12 +80,13 @@ def create_tenant(
 ) -> TenantCreated:
     _check_code("tenant", code)
     tenant_id = registry.create_tenant(engine, code, name, timezone)
-    user_id = None
     if admin_email:
         if not admin_password:
             raise ProvisioningError("an admin user needs a password")
-        user_id = registry.create_user(engine, tenant_id, admin_email, admin_password, "owner")
-    token = registry.create_token(engine, tenant_id, "admin", name="provisioning", user_id=user_id)
+        accounts.create_owner(engine, tenant_id, admin_email, admin_password)
+    token = accounts.create_api_key(
+        engine, tenant_id, "admin", name="provisioning", actor="provisioning"
+    )
     return TenantCreated(code, token, admin_email)
 
 

@@ -1,97 +1,286 @@
-"""注册登录, 安全策略, users and roles, audit, API keys, platform staff grants."""
+"""注册登录, 安全策略, users and roles, audit, API keys, platform staff grants over HTTP.
+
+Signing in is ``accounts.service`` (the console uses the same functions); the stores refuse
+with ``cangyun.errors`` kinds, so no route translates an error.
+"""
 
 from __future__ import annotations
 
-import re
 from datetime import timedelta
-from typing import Any
+from typing import Annotated, Any, Literal
 
-from flask import Blueprint, Response, current_app, g
+from flask import Blueprint, Response, g
+from pydantic import Field, StrictBool, StringConstraints
 
-from cangyun.errors import AlreadyExists, NotFound
-from cangyun.httpapi import ApiError, json_body, json_response, page, query_int
+from cangyun.apispec import Body, Page, Query, Reply, operation
+from cangyun.fields import Email, Name, RowId, Text
+from cangyun.httpapi import ApiError, json_response, page
 from cangyun.timeutil import utcnow
-from cloud_api.accounts import security
+from cloud_api.accounts import security, service
 from cloud_api.accounts import store as accounts
-from cloud_api.accounts.security import PolicyError, SecurityPolicy
+from cloud_api.accounts.security import SecurityPolicy
 from cloud_api.accounts.store import TenantAccounts
-from cloud_api.platform.auth import caller, client_ip, engine, feature, requires
-from cloud_api.platform.mail import Mail, MailError, SmtpMailer
+from cloud_api.platform.auth import caller, client_ip, engine, feature, mailer, requires
+from cloud_api.platform.mail import Mail
 
 bp = Blueprint("accounts", __name__)
 
-EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]{1,190}\.[^@\s]{2,}$")
-MAX_BODY = 16 * 1024
+AssignableRole = Literal[security.ASSIGNABLE_ROLES]  # type: ignore[valid-type]
+Permission = Literal[tuple(sorted(security.ALL_PERMISSIONS))]  # type: ignore[valid-type]
+# A password is checked against the tenant's policy, not here: only a sane upper bound, and
+# never stripped (spaces are characters of a password).
+Password = Annotated[str, StringConstraints(strip_whitespace=False, min_length=1, max_length=256)]
+Secret = Text(256, min_length=1)  # a one-time code or reset token as typed
 
 
 def tenant_accounts() -> TenantAccounts:
     return TenantAccounts(engine(), caller().tenant_id)
 
 
-def mailer() -> SmtpMailer:
-    return SmtpMailer(current_app.extensions["cangyun.settings"].smtp)
+# --- bodies ---------------------------------------------------------------------------
 
 
-def body(*required: str) -> dict[str, Any]:
-    data = json_body(MAX_BODY)
-    if not isinstance(data, dict):
-        raise ApiError(400, "invalid_body", "send a JSON object")
-    for name in required:
-        value = data.get(name)
-        if not isinstance(value, str) or not value.strip():
-            raise ApiError(422, "missing_field", f"{name} is required", {"field": name})
-    return data
+class Registration(Body):
+    tenant_name: Name(200) = Field(description="the company (租户) name")
+    email: Email
+    password: Password
+    phone: Text(32) = ""
 
 
-def text(data: dict[str, Any], name: str, limit: int, default: str = "") -> str:
-    value = data.get(name, default)
-    if value is None:
-        return default
-    if not isinstance(value, str) or len(value) > limit:
-        raise ApiError(
-            422,
-            "invalid_field",
-            f"{name} must be text of at most {limit} characters",
-            {"field": name},
-        )
-    return value.strip()
+class Credentials(Body):
+    email: Text(254, min_length=1)
+    password: Password
 
 
-def check_email(email: str) -> str:
-    email = email.strip().lower()
-    if not EMAIL.match(email):
-        raise ApiError(422, "invalid_email", "not a valid email address", {"field": "email"})
-    return email
+class LoginCode(Body):
+    email: Text(254, min_length=1)
+    code: Secret = Field(description="the 6-digit code sent by email")
 
 
-def check_password(policy: SecurityPolicy, password: str, email: str) -> None:
-    try:
-        policy.check_password(password, email=email)
-    except PolicyError as exc:
-        raise ApiError(422, exc.code, exc.message, {"field": "password"}) from exc
+class PasswordChange(Body):
+    current_password: Password
+    new_password: Password
+
+
+class ResetRequest(Body):
+    email: Text(254, min_length=1)
+
+
+class ResetConfirm(Body):
+    token: Secret = Field(description="the token sent by email")
+    new_password: Password
+
+
+def _limit(name: str) -> Any:
+    low, high = SecurityPolicy.LIMITS[name]
+    return Field(None, ge=low, le=high, strict=True)
+
+
+class PolicyChange(Body):
+    """安全策略: fields left out keep their value"""
+
+    min_length: int | None = _limit("min_length")
+    require_upper: StrictBool | None = None
+    require_lower: StrictBool | None = None
+    require_digit: StrictBool | None = None
+    require_symbol: StrictBool | None = None
+    rotation_days: int | None = _limit("rotation_days")
+    lockout_threshold: int | None = _limit("lockout_threshold")
+    lockout_minutes: int | None = _limit("lockout_minutes")
+    session_minutes: int | None = _limit("session_minutes")
+    ip_allowlist: list[Text(64)] | None = Field(
+        None, max_length=100, description="addresses or CIDR networks; empty: any address"
+    )
+    two_step: StrictBool | None = Field(None, description="a code by email after the password")
+
+
+class NewUser(Body):
+    email: Email
+    password: Password
+    role: AssignableRole
+    name: Text(100) = ""
+    phone: Text(32) = ""
+
+
+class UserChange(Body):
+    role: AssignableRole | None = None
+    active: bool | None = Field(None, strict=True)
+    name: Text(100) | None = None
+    phone: Text(32) | None = None
+
+
+class NewApiKey(Body):
+    name: Name(100)
+    scopes: list[Permission] = Field(min_length=1, description="what the key may do")
+    expires_in_days: int = Field(90, ge=1, le=730, strict=True)
+
+
+class NewGrant(Body):
+    staff_email: Text(254, min_length=1)
+    hours: int = Field(24, ge=1, le=24 * 90, strict=True)
+    reason: Text(200) = ""
+
+
+class StaffAct(Body):
+    grant_id: RowId
+
+
+class AuditFilter(Query):
+    action: Text(64) | None = Field(None, description="prefix of the action, e.g. login")
+    limit: int = Field(100, ge=1, le=500)
+    cursor: int | None = Field(None, ge=1, description="the `next` of the previous page")
+
+
+# --- answers --------------------------------------------------------------------------
+
+
+class SessionToken(Reply):
+    """A session: the bearer token to send as Authorization: Bearer"""
+
+    token: str
+    expires_at: str
+    tenant: str
+    role: str
+    password_expired: bool
+
+
+class Registered(Reply):
+    """The new tenant and a session of its owner"""
+
+    token: str
+    expires_at: str
+    tenant: str
+    user_id: int
+    role: str
+
+
+class CodeSent(Reply):
+    """A second step is needed: a code was sent by email"""
+
+    two_step: bool
+    message: str
+
+
+class Accepted(Reply):
+    """Accepted (the same answer whether or not the account exists)"""
+
+    message: str
+
+
+class Me(Reply):
+    """Who is calling: tenant, role, what they may do"""
+
+    tenant: str
+    role: str
+    actor: str
+    kind: Literal["session", "api_key"]
+    scopes: list[str] | None
+    password_expired: bool
+    permissions: list[str]
+
+
+class Policy(Reply):
+    """This tenant's security policy (安全策略)"""
+
+    min_length: int
+    require_upper: bool
+    require_lower: bool
+    require_digit: bool
+    require_symbol: bool
+    rotation_days: int
+    lockout_threshold: int
+    lockout_minutes: int
+    session_minutes: int
+    ip_allowlist: list[str]
+    two_step: bool
+
+
+class AuditEntry(Reply):
+    """One change or login"""
+
+    id: int
+    actor: str
+    action: str
+    target: str
+    details: dict[str, Any]  # what changed; its keys depend on the action
+    ip: str
+    via_grant: int | None
+    created_at: str
+
+
+class User(Reply):
+    """A user of this tenant"""
+
+    id: int
+    email: str
+    name: str
+    phone: str
+    role: str
+    active: bool
+    locked_until: str | None
+    last_login_at: str | None
+    password_changed_at: str | None
+    created_at: str | None
+
+
+class ApiKey(Reply):
+    """An API key (二次开发); the key itself is never listed"""
+
+    id: int
+    name: str
+    prefix: str
+    role: str
+    scopes: list[str]
+    created_at: str | None
+    expires_at: str | None
+    revoked_at: str | None
+    last_used_at: str | None
+
+
+class NewKey(ApiKey):
+    """The key, shown only in this answer"""
+
+    key: str
+
+
+class Grant(Reply):
+    """A grant letting a platform staff member act in this tenant (代运营)"""
+
+    id: int
+    staff: str
+    reason: str
+    created_at: str | None
+    expires_at: str | None
+    revoked_at: str | None
+
+
+class StaffSession(Reply):
+    """A session inside the granting tenant"""
+
+    token: str
+    expires_at: str
 
 
 # --- registration and login -----------------------------------------------------------
 
 
 @bp.post("/auth/register")
-def register() -> Response:
-    data = body("tenant_name", "email", "password")
-    email = check_email(data["email"])
-    check_password(SecurityPolicy(), data["password"], email)
-    name = text(data, "tenant_name", 200)
-    phone = text(data, "phone", 32)
-    try:
-        tenant_id, user_id, code = accounts.register(
-            engine(),
-            tenant_name=name,
-            email=email,
-            password=data["password"],
-            phone=phone,
-            ip=client_ip(),
-        )
-    except AlreadyExists as exc:
-        raise ApiError(409, "email_taken", str(exc)) from exc
+@operation(
+    "Register a tenant (company) and its owner; returns a session token",
+    body=Registration,
+    responses={201: Registered, 409: "email already registered"},
+    public=True,
+)
+def register(body: Registration) -> Response:
+    service.check_password(SecurityPolicy(), body.password, body.email)
+    tenant_id, user_id, code = accounts.register(
+        engine(),
+        tenant_name=body.tenant_name,
+        email=body.email,
+        password=body.password,
+        phone=body.phone,
+        ip=client_ip(),
+    )
     user = accounts.user_by_id(engine(), user_id)
     assert user is not None
     token, expires_at, _ = accounts.login_succeeded(
@@ -110,83 +299,65 @@ def register() -> Response:
 
 
 @bp.post("/auth/login")
-def login() -> Response:
-    data = body("email", "password")
-    user = accounts.user_by_email(engine(), data["email"])
-    if user is None or not user["active"]:
-        accounts.credentials.hash_password(data["password"])  # same cost: no account oracle
-        raise ApiError(401, "invalid_credentials", "wrong email or password")
-    policy = accounts.policy_for(engine(), user["tenant_id"])
-    now = utcnow()
-    if user["locked_until"] is not None and user["locked_until"] > now:
-        _locked(user["locked_until"])
-    if not policy.ip_allowed(client_ip()):
-        raise ApiError(403, "ip_not_allowed", f"logins from {client_ip()} are not allowed")
-    if not accounts.credentials.verify_password(user["password_hash"], data["password"]):
-        locked_until = accounts.login_failed(engine(), user, policy, client_ip())
-        if locked_until is not None:
-            _locked(locked_until)
-        raise ApiError(401, "invalid_credentials", "wrong email or password")
-    if policy.two_step:
-        code = accounts.new_code(engine(), user["id"], "login")
-        _send(
-            user["email"],
-            "仓运通 登录验证码 / login code",
-            f"您的登录验证码是 {code}，10 分钟内有效。\nYour login code is {code} (10 minutes).",
-        )
+@operation(
+    "Log in; 202 when the tenant wants a second step (a code by email)",
+    body=Credentials,
+    responses={
+        200: SessionToken,
+        202: CodeSent,
+        401: "wrong email or password",
+        403: "address not allowed by the tenant's policy",
+        429: "locked; see Retry-After",
+        503: "mail unavailable",
+    },
+    public=True,
+)
+def login(body: Credentials) -> Response:
+    verified = service.authenticate(engine(), body.email, body.password, client_ip())
+    if verified.needs_code:
+        service.send_login_code(engine(), mailer(), verified.user)
         return json_response({"two_step": True, "message": "a code was sent by email"}, 202)
-    return _session(user, policy)
+    return _session(verified)
 
 
 @bp.post("/auth/login/verify")
-def login_verify() -> Response:
-    data = body("email", "code")
-    user = accounts.user_by_email(engine(), data["email"])
-    if user is None or not user["active"]:
-        raise ApiError(401, "invalid_code", "wrong or expired code")
-    if accounts.use_code(engine(), "login", data["code"].strip(), user_id=user["id"]) is None:
-        raise ApiError(401, "invalid_code", "wrong or expired code")
-    return _session(user, accounts.policy_for(engine(), user["tenant_id"]))
+@operation(
+    "Second login step: the emailed code",
+    body=LoginCode,
+    responses={
+        200: SessionToken,
+        401: "wrong or expired code",
+        403: "address not allowed by the tenant's policy",
+        429: "locked; see Retry-After",
+    },
+    public=True,
+)
+def login_verify(body: LoginCode) -> Response:
+    return _session(service.verify_code(engine(), body.email, body.code, client_ip()))
 
 
-def _session(user: dict[str, Any], policy: SecurityPolicy) -> Response:
-    token, expires_at, expired = accounts.login_succeeded(engine(), user, policy, client_ip())
+def _session(verified: service.Verified) -> Response:
+    session = service.open_session(engine(), verified, client_ip())
     return json_response(
         {
-            "token": token,
-            "expires_at": expires_at.isoformat(),
-            "tenant": user["tenant"],
-            "role": user["role"],
-            "password_expired": expired,
+            "token": session.token,
+            "expires_at": session.expires_at.isoformat(),
+            "tenant": verified.user["tenant"],
+            "role": verified.user["role"],
+            "password_expired": session.password_expired,
         }
     )
 
 
-def _locked(until: Any) -> None:
-    seconds = security.retry_after_seconds(until, utcnow())
-    raise ApiError(
-        429,
-        "account_locked",
-        f"too many failed logins; try again in {seconds} s",
-        {"retry_after": seconds},
-        headers={"Retry-After": str(seconds)},
-    )
-
-
-def _send(to: str, subject: str, content: str) -> None:
-    try:
-        mailer().send(Mail(to, subject, content))
-    except MailError as exc:
-        raise ApiError(503, "mail_unavailable", f"the email could not be sent: {exc}") from exc
-
-
 @bp.post("/auth/logout")
+@operation("End this session", responses={204: "logged out"})
 def logout() -> Response:
     accounts.revoke_token(engine(), caller().token_id)
     return Response(status=204)
 
 
 @bp.get("/auth/me")
+@operation("Who am I: tenant, role, permissions", responses={200: Me})
 def me() -> Response:
     who = caller()
     return json_response(
@@ -203,61 +374,61 @@ def me() -> Response:
 
 
 @bp.post("/auth/password")
-def change_password() -> Response:
-    data = body("current_password", "new_password")
+@operation(
+    "Change my password (ends all my sessions)",
+    body=PasswordChange,
+    responses={204: "changed", 403: "wrong current password, or an API key"},
+)
+def change_password(body: PasswordChange) -> Response:
     who = caller()
     if who.user_id is None:
         raise ApiError(403, "forbidden", "API keys have no password")
-    user = accounts.user_by_id(engine(), who.user_id)
-    assert user is not None
-    if not accounts.credentials.verify_password(user["password_hash"], data["current_password"]):
-        raise ApiError(403, "wrong_password", "the current password is wrong")
-    if data["new_password"] == data["current_password"]:
-        raise ApiError(
-            422,
-            "password_reused",
-            "the new password must differ from the current one",
-            {"field": "new_password"},
-        )
-    check_password(
-        accounts.policy_for(engine(), who.tenant_id), data["new_password"], user["email"]
-    )
-    accounts.set_password(
-        engine(), user["id"], data["new_password"], actor=user["email"], ip=client_ip()
+    service.change_password(
+        engine(), who.user_id, body.current_password, body.new_password, client_ip()
     )
     return Response(status=204)
 
 
 @bp.post("/auth/password-reset")
-def password_reset() -> Response:
-    data = body("email")
-    user = accounts.user_by_email(engine(), data["email"])
-    # Same answer whether or not the account exists.
+@operation(
+    "Email a password reset token (same answer whether or not the account exists)",
+    body=ResetRequest,
+    responses={202: Accepted, 503: "mail unavailable"},
+    public=True,
+)
+def password_reset(body: ResetRequest) -> Response:
+    user = accounts.user_by_email(engine(), body.email)
     if user is not None and user["active"]:
         token = accounts.new_code(engine(), user["id"], "password_reset")
-        _send(
-            user["email"],
-            "仓运通 重置密码 / password reset",
-            f"重置密码请使用以下凭证（1 小时内有效）/ Reset token (1 hour):\n\n{token}\n\n"
-            'POST /api/v1/auth/password-reset/confirm {"token": ..., "new_password": ...}',
+        service.send(
+            mailer(),
+            Mail(
+                user["email"],
+                "仓运通 重置密码 / password reset",
+                f"重置密码请使用以下凭证（1 小时内有效）/ Reset token (1 hour):\n\n{token}\n\n"
+                'POST /api/v1/auth/password-reset/confirm {"token": ..., "new_password": ...}',
+            ),
         )
     return json_response({"message": "if the account exists, a reset email was sent"}, 202)
 
 
 @bp.post("/auth/password-reset/confirm")
-def password_reset_confirm() -> Response:
-    data = body("token", "new_password")
-    user_id = accounts.use_code(engine(), "password_reset", data["token"].strip())
+@operation(
+    "Set a new password with the emailed token",
+    body=ResetConfirm,
+    responses={204: "changed", 400: "wrong, used or expired token"},
+    public=True,
+)
+def password_reset_confirm(body: ResetConfirm) -> Response:
+    user_id = accounts.use_code(engine(), "password_reset", body.token)
     if user_id is None:
         raise ApiError(400, "invalid_token", "the reset token is wrong, used or expired")
     user = accounts.user_by_id(engine(), user_id)
     assert user is not None
-    check_password(
-        accounts.policy_for(engine(), user["tenant_id"]), data["new_password"], user["email"]
+    service.check_password(
+        accounts.policy_for(engine(), user["tenant_id"]), body.new_password, user["email"]
     )
-    accounts.set_password(
-        engine(), user_id, data["new_password"], actor=user["email"], ip=client_ip()
-    )
+    accounts.set_password(engine(), user_id, body.new_password, actor=user["email"], ip=client_ip())
     return Response(status=204)
 
 
@@ -266,19 +437,21 @@ def password_reset_confirm() -> Response:
 
 @bp.get("/security-policy")
 @requires("security_policy:read")
+@operation("This tenant's security policy (安全策略)", responses={200: Policy})
 def get_policy() -> Response:
     return json_response(tenant_accounts().policy().to_json())
 
 
 @bp.put("/security-policy")
 @requires("security_policy:write")
-def put_policy() -> Response:
-    data = json_body(MAX_BODY)
+@operation(
+    "Change the security policy (owner); fields left out keep their value",
+    body=PolicyChange,
+    responses={200: Policy},
+)
+def put_policy(body: PolicyChange) -> Response:
     store = tenant_accounts()
-    try:
-        policy = SecurityPolicy.from_json(data, base=store.policy())
-    except PolicyError as exc:
-        raise ApiError(422, exc.code, exc.message, {"field": exc.field}) from exc
+    policy = SecurityPolicy.from_json(body.model_dump(exclude_unset=True), base=store.policy())
     if policy.ip_allowlist and not policy.ip_allowed(client_ip()):
         raise ApiError(
             422,
@@ -292,13 +465,14 @@ def put_policy() -> Response:
 
 @bp.get("/audit")
 @requires("audit:read")
-def get_audit() -> Response:
-    limit = query_int("limit", 100, 1, 500)
-    cursor = query_int("cursor", 0, 0, 2**62) or None
-    from flask import request
-
+@operation(
+    "Audit log: every change and every login, newest first",
+    query=AuditFilter,
+    responses={200: Page[AuditEntry]},
+)
+def get_audit(query: AuditFilter) -> Response:
     total, items, last = tenant_accounts().audit_entries(
-        before_id=cursor, limit=limit, action=request.args.get("action") or None
+        before_id=query.cursor, limit=query.limit, action=query.action or None
     )
     return json_response(page(total, items, str(last) if last else None))
 
@@ -308,6 +482,7 @@ def get_audit() -> Response:
 
 @bp.get("/users")
 @requires("users:read")
+@operation("Users of this tenant", responses={200: Page[User]})
 def list_users() -> Response:
     items = tenant_accounts().users()
     return json_response(page(len(items), items, None))
@@ -315,76 +490,39 @@ def list_users() -> Response:
 
 @bp.get("/users/<int:user_id>")
 @requires("users:read")
+@operation("One user", responses={200: User, 404: "not in this tenant"})
 def get_user(user_id: int) -> Response:
-    try:
-        return json_response(tenant_accounts().user(user_id))
-    except NotFound as exc:
-        raise ApiError(404, "not_found", str(exc)) from exc
+    return json_response(tenant_accounts().user(user_id))
 
 
 @bp.post("/users")
 @requires("users:write")
-def create_user() -> Response:
-    data = body("email", "password", "role")
-    role = data["role"]
-    if role not in security.ASSIGNABLE_ROLES:
-        raise ApiError(
-            422,
-            "invalid_role",
-            f"role must be one of {', '.join(security.ASSIGNABLE_ROLES)}",
-            {"field": "role"},
-        )
-    email = check_email(data["email"])
+@operation("Add a user", body=NewUser, responses={201: User, 409: "email taken"})
+def create_user(body: NewUser) -> Response:
     store = tenant_accounts()
-    check_password(store.policy(), data["password"], email)
-    try:
-        user = store.create_user(
-            email=email,
-            password=data["password"],
-            role=role,
-            name=text(data, "name", 100),
-            phone=text(data, "phone", 32),
-            caller=caller(),
-            ip=client_ip(),
-        )
-    except AlreadyExists as exc:
-        raise ApiError(409, "email_taken", str(exc)) from exc
+    service.check_password(store.policy(), body.password, body.email)
+    user = store.create_user(
+        email=body.email,
+        password=body.password,
+        role=body.role,
+        name=body.name,
+        phone=body.phone,
+        caller=caller(),
+        ip=client_ip(),
+    )
     return json_response(user, 201)
 
 
 @bp.patch("/users/<int:user_id>")
 @requires("users:write")
-def update_user(user_id: int) -> Response:
-    data = json_body(MAX_BODY)
-    if not isinstance(data, dict):
-        raise ApiError(400, "invalid_body", "send a JSON object")
-    unknown = set(data) - {"role", "active", "name", "phone"}
-    if unknown:
-        raise ApiError(422, "unknown_field", f"cannot change {sorted(unknown)[0]}")
-    store = tenant_accounts()
-    try:
-        target = store.user(user_id)
-    except NotFound as exc:
-        raise ApiError(404, "not_found", str(exc)) from exc
-    changes: dict[str, Any] = {}
-    if "role" in data:
-        if data["role"] not in security.ASSIGNABLE_ROLES:
-            raise ApiError(422, "invalid_role", "that role cannot be assigned", {"field": "role"})
-        changes["role"] = data["role"]
-    if "active" in data:
-        if not isinstance(data["active"], bool):
-            raise ApiError(
-                422, "invalid_field", "active must be true or false", {"field": "active"}
-            )
-        changes["active"] = data["active"]
-    for name, limit in (("name", 100), ("phone", 32)):
-        if name in data:
-            changes[name] = text(data, name, limit)
-    if target["role"] == "owner" and ("role" in changes or changes.get("active") is False):
-        raise ApiError(409, "owner_protected", "the owner cannot be demoted or disabled")
-    if user_id == caller().user_id and ("role" in changes or "active" in changes):
-        raise ApiError(409, "self_change", "change your own role or status through another admin")
-    return json_response(store.update_user(user_id, changes, caller(), client_ip()))
+@operation(
+    "Change a user's role, status, name or phone",
+    body=UserChange,
+    responses={200: User, 404: "not in this tenant", 409: "the owner, or yourself"},
+)
+def update_user(user_id: int, body: UserChange) -> Response:
+    changes = body.model_dump(exclude_unset=True, exclude_none=True)
+    return json_response(tenant_accounts().update_user(user_id, changes, caller(), client_ip()))
 
 
 # --- API keys (二次开发) -----------------------------------------------------------------
@@ -393,6 +531,7 @@ def update_user(user_id: int) -> Response:
 @bp.get("/api-keys")
 @requires("api_keys:manage")
 @feature("secondary_development")
+@operation("API keys (二次开发)", responses={200: Page[ApiKey]})
 def list_api_keys() -> Response:
     items = tenant_accounts().api_keys()
     return json_response(page(len(items), items, None))
@@ -401,35 +540,18 @@ def list_api_keys() -> Response:
 @bp.post("/api-keys")
 @requires("api_keys:manage")
 @feature("secondary_development")
-def create_api_key() -> Response:
-    data = body("name")
+@operation(
+    "Create a scoped, expiring API key; the key is shown only here",
+    body=NewApiKey,
+    responses={201: NewKey},
+)
+def create_api_key(body: NewApiKey) -> Response:
     who = caller()
-    scopes = data.get("scopes")
-    mine = security.PERMISSIONS[who.role] & (who.scopes or security.ALL_PERMISSIONS)
-    if not isinstance(scopes, list) or not scopes or not all(isinstance(s, str) for s in scopes):
-        raise ApiError(
-            422,
-            "invalid_scopes",
-            "scopes must be a non-empty list of permissions",
-            {"field": "scopes", "allowed": sorted(mine)},
-        )
-    if not set(scopes) <= mine:
-        raise ApiError(
-            422,
-            "invalid_scopes",
-            "a key cannot do more than its creator",
-            {"field": "scopes", "not_allowed": sorted(set(scopes) - mine)},
-        )
-    days = data.get("expires_in_days", 90)
-    if isinstance(days, bool) or not isinstance(days, int) or not 1 <= days <= 730:
-        raise ApiError(
-            422, "invalid_field", "expires_in_days must be 1..730", {"field": "expires_in_days"}
-        )
     token, key = tenant_accounts().create_api_key(
-        name=text(data, "name", 100),
+        name=body.name,
         role=who.role,
-        scopes=scopes,
-        expires_at=utcnow() + timedelta(days=days),
+        scopes=list(body.scopes),
+        expires_at=utcnow() + timedelta(days=body.expires_in_days),
         caller=who,
         ip=client_ip(),
     )
@@ -439,11 +561,9 @@ def create_api_key() -> Response:
 @bp.delete("/api-keys/<int:key_id>")
 @requires("api_keys:manage")
 @feature("secondary_development")
+@operation("Revoke an API key", responses={204: "revoked", 404: "not in this tenant"})
 def revoke_api_key(key_id: int) -> Response:
-    try:
-        tenant_accounts().revoke_api_key(key_id, caller(), client_ip())
-    except NotFound as exc:
-        raise ApiError(404, "not_found", str(exc)) from exc
+    tenant_accounts().revoke_api_key(key_id, caller(), client_ip())
     return Response(status=204)
 
 
@@ -452,6 +572,7 @@ def revoke_api_key(key_id: int) -> Response:
 
 @bp.get("/staff-grants")
 @requires("staff_grants:manage")
+@operation("Grants to platform staff (代运营)", responses={200: Page[Grant]})
 def list_grants() -> Response:
     items = tenant_accounts().grants()
     return json_response(page(len(items), items, None))
@@ -460,317 +581,37 @@ def list_grants() -> Response:
 @bp.post("/staff-grants")
 @requires("staff_grants:manage")
 @feature("value_added_services", add_on="managed_operations")
-def create_grant() -> Response:
-    data = body("staff_email")
-    hours = data.get("hours", 24)
-    if isinstance(hours, bool) or not isinstance(hours, int) or not 1 <= hours <= 24 * 90:
-        raise ApiError(422, "invalid_field", "hours must be 1..2160", {"field": "hours"})
-    try:
-        grant = tenant_accounts().create_grant(
-            staff_email=data["staff_email"],
-            hours=hours,
-            reason=text(data, "reason", 200),
-            caller=caller(),
-            ip=client_ip(),
-        )
-    except NotFound as exc:
-        raise ApiError(404, "not_found", str(exc)) from exc
+@operation(
+    "Let a platform staff member act in this tenant for some hours (owner)",
+    body=NewGrant,
+    responses={201: Grant, 404: "no such staff member"},
+)
+def create_grant(body: NewGrant) -> Response:
+    grant = tenant_accounts().create_grant(
+        staff_email=body.staff_email,
+        hours=body.hours,
+        reason=body.reason,
+        caller=caller(),
+        ip=client_ip(),
+    )
     return json_response(grant, 201)
 
 
 @bp.delete("/staff-grants/<int:grant_id>")
 @requires("staff_grants:manage")
+@operation("Revoke a grant", responses={204: "revoked", 404: "not in this tenant"})
 def revoke_grant(grant_id: int) -> Response:
-    try:
-        tenant_accounts().revoke_grant(grant_id, caller(), client_ip())
-    except NotFound as exc:
-        raise ApiError(404, "not_found", str(exc)) from exc
+    tenant_accounts().revoke_grant(grant_id, caller(), client_ip())
     return Response(status=204)
 
 
 @bp.post("/staff/act")
-def staff_act() -> Response:
-    """Platform staff: a session inside a tenant that granted access; every step is audited."""
-    who = caller()
-    if who.role != security.PLATFORM_STAFF or who.user_id is None:
-        raise ApiError(403, "forbidden", "only platform staff act for tenants")
-    data = json_body(MAX_BODY)
-    grant_id = data.get("grant_id") if isinstance(data, dict) else None
-    if isinstance(grant_id, bool) or not isinstance(grant_id, int):
-        raise ApiError(422, "missing_field", "grant_id is required", {"field": "grant_id"})
-    grant = accounts.active_grant(engine(), grant_id, who.user_id)
-    if grant is None:
-        raise ApiError(403, "no_grant", "no active grant from that tenant")
-    user = accounts.user_by_id(engine(), who.user_id)
-    assert user is not None
-    token, expires_at, _ = accounts.login_succeeded(
-        engine(),
-        user,
-        accounts.policy_for(engine(), grant["tenant_id"]),
-        client_ip(),
-        name="staff-grant",
-        grant_id=grant_id,
-        tenant_id=grant["tenant_id"],
-    )
+@operation(
+    "Platform staff: a session inside a tenant that granted access; every step is audited",
+    body=StaffAct,
+    responses={200: StaffSession, 403: "not platform staff, or no active grant"},
+)
+def staff_act(body: StaffAct) -> Response:
+    session = service.act_for_tenant(engine(), caller(), body.grant_id, client_ip())
     g.pop("caller", None)
-    return json_response(
-        {"token": token, "expires_at": min(expires_at, grant["expires_at"]).isoformat()}
-    )
-
-
-# --- OpenAPI ---------------------------------------------------------------------------
-
-
-def paths() -> dict[str, Any]:
-    from cangyun.openapi import operation, path_param, query
-
-    def obj(required: list[str], **props: Any) -> dict[str, Any]:
-        return {"type": "object", "required": required, "properties": props}
-
-    s, i, b = {"type": "string"}, {"type": "integer"}, {"type": "boolean"}
-    auth_errors = {400: "malformed body", 422: "invalid field"}
-    tags = ["accounts"]
-    policy_schema = {
-        "type": "object",
-        "additionalProperties": False,
-        "properties": {
-            "min_length": {"type": "integer", "minimum": 8, "maximum": 128},
-            "require_upper": b, "require_lower": b, "require_digit": b, "require_symbol": b,
-            "rotation_days": {"type": "integer", "minimum": 0, "maximum": 3650},
-            "lockout_threshold": {"type": "integer", "minimum": 1, "maximum": 100},
-            "lockout_minutes": {"type": "integer", "minimum": 1, "maximum": 10080},
-            "session_minutes": {"type": "integer", "minimum": 5, "maximum": 43200},
-            "ip_allowlist": {"type": "array", "items": s},
-            "two_step": b,
-        },
-    }  # fmt: skip
-    return {
-        "/api/v1/auth/register": {
-            "post": operation(
-                "Register a tenant (company) and its owner; returns a session token",
-                body=obj(
-                    ["tenant_name", "email", "password"],
-                    tenant_name=s,
-                    email=s,
-                    password=s,
-                    phone=s,
-                ),
-                responses={201: "token, tenant", 409: "email already registered"} | auth_errors,
-                public=True,
-                tags=tags,
-            )
-        },
-        "/api/v1/auth/login": {
-            "post": operation(
-                "Log in; 202 when the tenant wants a second step (a code by email)",
-                body=obj(["email", "password"], email=s, password=s),
-                responses={
-                    200: "token",
-                    202: "code sent",
-                    401: "wrong email or password",
-                    403: "address not allowed",
-                    429: "locked; see Retry-After",
-                    503: "mail unavailable",
-                }
-                | auth_errors,
-                public=True,
-                tags=tags,
-            )
-        },
-        "/api/v1/auth/login/verify": {
-            "post": operation(
-                "Second login step: the emailed code",
-                body=obj(["email", "code"], email=s, code=s),
-                responses={200: "token", 401: "wrong or expired code"} | auth_errors,
-                public=True,
-                tags=tags,
-            )
-        },
-        "/api/v1/auth/logout": {
-            "post": operation(
-                "End this session", responses={204: "logged out", 401: "no session"}, tags=tags
-            )
-        },
-        "/api/v1/auth/me": {
-            "get": operation(
-                "Who am I: tenant, role, permissions",
-                responses={200: "caller", 401: "no session"},
-                tags=tags,
-            )
-        },
-        "/api/v1/auth/password": {
-            "post": operation(
-                "Change my password (ends my other sessions)",
-                body=obj(["current_password", "new_password"], current_password=s, new_password=s),
-                responses={204: "changed", 401: "no session", 403: "wrong current password"}
-                | auth_errors,
-                tags=tags,
-            )
-        },
-        "/api/v1/auth/password-reset": {
-            "post": operation(
-                "Email a password reset token (same answer whether or not the account exists)",
-                body=obj(["email"], email=s),
-                responses={202: "accepted", 503: "mail unavailable"} | auth_errors,
-                public=True,
-                tags=tags,
-            )
-        },
-        "/api/v1/auth/password-reset/confirm": {
-            "post": operation(
-                "Set a new password with the emailed token",
-                body=obj(["token", "new_password"], token=s, new_password=s),
-                responses={204: "changed"} | auth_errors,
-                public=True,
-                tags=tags,
-            )
-        },
-        "/api/v1/security-policy": {
-            "get": operation(
-                "This tenant's security policy (安全策略)",
-                responses={200: "policy", 401: "no session", 403: "forbidden"},
-                tags=tags,
-            ),
-            "put": operation(
-                "Change the security policy (owner); fields left out keep their value",
-                body=policy_schema,
-                responses={200: "policy", 401: "no session", 403: "forbidden"} | auth_errors,
-                tags=tags,
-            ),
-        },
-        "/api/v1/audit": {
-            "get": operation(
-                "Audit log: every change and every login, newest first",
-                params=[
-                    query("action", "prefix of the action, e.g. login"),
-                    query("limit", "1-500", i),
-                    query("cursor", "next of the previous page"),
-                ],
-                responses={200: "page", 400: "bad parameter", 401: "no session", 403: "forbidden"},
-                tags=tags,
-            )
-        },
-        "/api/v1/users": {
-            "get": operation(
-                "Users of this tenant",
-                responses={200: "page", 401: "no session", 403: "forbidden"},
-                tags=tags,
-            ),
-            "post": operation(
-                "Add a user",
-                body=obj(
-                    ["email", "password", "role"],
-                    email=s,
-                    password=s,
-                    role={"type": "string", "enum": list(security.ASSIGNABLE_ROLES)},
-                    name=s,
-                    phone=s,
-                ),
-                responses={201: "user", 401: "no session", 403: "forbidden", 409: "email taken"}
-                | auth_errors,
-                tags=tags,
-            ),
-        },
-        "/api/v1/users/{user_id}": {
-            "get": operation(
-                "One user",
-                params=[path_param("user_id", "user id", integer=True)],
-                responses={
-                    200: "user",
-                    401: "no session",
-                    403: "forbidden",
-                    404: "not in this tenant",
-                },
-                tags=tags,
-            ),
-            "patch": operation(
-                "Change a user's role, status, name or phone",
-                params=[path_param("user_id", "user id", integer=True)],
-                body={
-                    "type": "object",
-                    "additionalProperties": False,
-                    "properties": {
-                        "role": {"type": "string", "enum": list(security.ASSIGNABLE_ROLES)},
-                        "active": b,
-                        "name": s,
-                        "phone": s,
-                    },
-                },
-                responses={
-                    200: "user",
-                    401: "no session",
-                    403: "forbidden",
-                    404: "not found",
-                    409: "owner or self",
-                }
-                | auth_errors,
-                tags=tags,
-            ),
-        },
-        "/api/v1/api-keys": {
-            "get": operation(
-                "API keys (二次开发)",
-                responses={200: "page", 401: "no session", 403: "forbidden"},
-                tags=tags,
-            ),
-            "post": operation(
-                "Create a scoped, expiring API key; the key is shown only here",
-                body=obj(
-                    ["name", "scopes"],
-                    name=s,
-                    scopes={"type": "array", "items": s},
-                    expires_in_days={"type": "integer", "minimum": 1, "maximum": 730},
-                ),
-                responses={201: "key", 401: "no session", 403: "forbidden"} | auth_errors,
-                tags=tags,
-            ),
-        },
-        "/api/v1/api-keys/{key_id}": {
-            "delete": operation(
-                "Revoke an API key",
-                params=[path_param("key_id", "key id", integer=True)],
-                responses={204: "revoked", 401: "no session", 403: "forbidden", 404: "not found"},
-                tags=tags,
-            )
-        },
-        "/api/v1/staff-grants": {
-            "get": operation(
-                "Grants to platform staff (代运营)",
-                responses={200: "page", 401: "no session", 403: "forbidden"},
-                tags=tags,
-            ),
-            "post": operation(
-                "Let a platform staff member act in this tenant for some hours (owner)",
-                body=obj(
-                    ["staff_email"],
-                    staff_email=s,
-                    hours={"type": "integer", "minimum": 1, "maximum": 2160},
-                    reason=s,
-                ),
-                responses={
-                    201: "grant",
-                    401: "no session",
-                    403: "forbidden",
-                    404: "no such staff member",
-                }
-                | auth_errors,
-                tags=tags,
-            ),
-        },
-        "/api/v1/staff-grants/{grant_id}": {
-            "delete": operation(
-                "Revoke a grant",
-                params=[path_param("grant_id", "grant id", integer=True)],
-                responses={204: "revoked", 401: "no session", 403: "forbidden", 404: "not found"},
-                tags=tags,
-            )
-        },
-        "/api/v1/staff/act": {
-            "post": operation(
-                "Platform staff: a session inside a tenant that granted access",
-                body=obj(["grant_id"], grant_id=i),
-                responses={200: "token", 401: "no session", 403: "no grant"} | auth_errors,
-                tags=tags,
-            )
-        },
-    }
+    return json_response({"token": session.token, "expires_at": session.expires_at.isoformat()})

@@ -14,6 +14,8 @@ from dataclasses import asdict, dataclass, field, fields
 from datetime import datetime, timedelta
 from typing import Any
 
+from cangyun.errors import Invalid
+
 ROLES = ("owner", "admin", "operator", "viewer", "developer")
 PLATFORM_STAFF = "platform_staff"
 
@@ -61,14 +63,11 @@ ALL_PERMISSIONS = frozenset().union(*PERMISSIONS.values())
 ASSIGNABLE_ROLES = ("admin", "operator", "viewer", "developer")
 
 
-class PolicyError(ValueError):
+class PolicyError(Invalid):
     """A policy document or a password that breaks the rules; ``field`` names the culprit."""
 
     def __init__(self, code: str, message: str, field_name: str | None = None) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
-        self.field = field_name
+        super().__init__(message, code=code, field=field_name)
 
 
 @dataclass(frozen=True)

@@ -15,9 +15,9 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from cangyun.errors import AlreadyExists, NotFound
+from cangyun.errors import AlreadyExists, Conflict, Invalid, NotFound
 from cangyun.timeutil import utcnow
-from cloud_api.accounts import credentials
+from cloud_api.accounts import credentials, security
 from cloud_api.accounts.security import SecurityPolicy
 from cloud_api.platform.db import atomic
 from cloud_api.platform.schema import (
@@ -61,17 +61,9 @@ def register(
             tenant_id = conn.execute(
                 tenants.insert().values(code=code, name=tenant_name, created_at=now)
             ).inserted_primary_key[0]
-            user_id = conn.execute(
-                users.insert().values(
-                    tenant_id=tenant_id,
-                    email=email,
-                    password_hash=credentials.hash_password(password),
-                    role="owner",
-                    phone=phone,
-                    created_at=now,
-                    password_changed_at=now,
-                )
-            ).inserted_primary_key[0]
+            user_id = insert_user(
+                conn, tenant_id=tenant_id, email=email, password=password, role="owner", phone=phone
+            )
             audit(
                 conn,
                 tenant_id,
@@ -82,8 +74,105 @@ def register(
                 actor_user_id=user_id,
             )
     except sa.exc.IntegrityError as exc:
-        raise AlreadyExists("an account with this email already exists") from exc
+        raise AlreadyExists(
+            "an account with this email already exists", code="email_taken", field="email"
+        ) from exc
     return tenant_id, user_id, code
+
+
+def insert_user(
+    conn: sa.Connection,
+    *,
+    tenant_id: int,
+    email: str,
+    password: str,
+    role: str,
+    name: str = "",
+    phone: str = "",
+) -> int:
+    """The one way a user comes to exist (registration, an admin, provisioning, platform
+    staff). The password counts as set now, so the tenant's rotation applies to everyone."""
+    now = utcnow()
+    return conn.execute(
+        users.insert().values(
+            tenant_id=tenant_id,
+            email=email.strip().lower(),
+            password_hash=credentials.hash_password(password),
+            role=role,
+            name=name,
+            phone=phone,
+            created_at=now,
+            password_changed_at=now,
+        )
+    ).inserted_primary_key[0]
+
+
+def create_owner(engine: Engine, tenant_id: int, email: str, password: str) -> int:
+    """The first owner of a tenant made by provisioning (the operator's CLI)."""
+    try:
+        with atomic(engine) as conn:
+            user_id = insert_user(
+                conn, tenant_id=tenant_id, email=email, password=password, role="owner"
+            )
+            audit(conn, tenant_id, "provisioning", "user.created", target=f"user:{user_id}",
+                  details={"email": email.strip().lower(), "role": "owner"})  # fmt: skip
+    except sa.exc.IntegrityError as exc:
+        raise AlreadyExists(f"user {email!r} already exists") from exc
+    return user_id
+
+
+def issue_token(
+    conn: sa.Connection,
+    *,
+    tenant_id: int,
+    role: str,
+    kind: str,
+    name: str,
+    user_id: int | None = None,
+    expires_at: datetime | None = None,
+    scopes: list[str] | None = None,
+    password_expired: bool = False,
+    grant_id: int | None = None,
+) -> tuple[str, int]:
+    """The one way a bearer token is made: a console/API session or an API key. Only its
+    hash is stored; the token itself is returned once. Returns (token, row id)."""
+    token = credentials.new_token()
+    token_id = conn.execute(
+        api_tokens.insert().values(
+            tenant_id=tenant_id,
+            user_id=user_id,
+            token_hash=credentials.token_hash(token),
+            name=name,
+            role=role,
+            kind=kind,
+            scopes=sorted(scopes) if scopes is not None else None,
+            prefix=token[:10],
+            created_at=utcnow(),
+            expires_at=expires_at,
+            password_expired=password_expired,
+            grant_id=grant_id,
+        )
+    ).inserted_primary_key[0]
+    return token, token_id
+
+
+def create_api_key(
+    engine: Engine,
+    tenant_id: int,
+    role: str,
+    *,
+    name: str,
+    actor: str,
+    expires_at: datetime | None = None,
+) -> str:
+    """A full-role API key made outside a session (provisioning, `cangyun cloud token create`)."""
+    with atomic(engine) as conn:
+        token, key_id = issue_token(
+            conn, tenant_id=tenant_id, role=role, kind="api_key", name=name, expires_at=expires_at
+        )
+        audit(conn, tenant_id, actor, "api_key.created", target=f"api_key:{key_id}",
+              details={"name": name, "role": role})  # fmt: skip
+    return token
 
 
 def _tenant_code(name: str, email: str) -> str:
@@ -168,27 +257,22 @@ def login_succeeded(
     now = utcnow()
     expired = policy.password_expired(user.get("password_changed_at"), now)
     expires_at = policy.session_expiry(now)
-    token = credentials.new_token()
     with atomic(engine) as conn:
         conn.execute(
             users.update()
             .where(users.c.id == user["id"])
             .values(failed_logins=0, locked_until=None, last_login_at=now)
         )
-        conn.execute(
-            api_tokens.insert().values(
-                tenant_id=tenant_id or user["tenant_id"],
-                user_id=user["id"],
-                token_hash=credentials.token_hash(token),
-                name=name,
-                role=user["role"],
-                kind="session",
-                prefix=token[:10],
-                created_at=now,
-                expires_at=expires_at,
-                password_expired=expired,
-                grant_id=grant_id,
-            )
+        token, _ = issue_token(
+            conn,
+            tenant_id=tenant_id or user["tenant_id"],
+            role=user["role"],
+            kind="session",
+            name=name,
+            user_id=user["id"],
+            expires_at=expires_at,
+            password_expired=expired,
+            grant_id=grant_id,
         )
         audit(
             conn,
@@ -421,21 +505,17 @@ class TenantAccounts(TenantStore):
         caller: Caller,
         ip: str,
     ) -> dict[str, Any]:
-        now = utcnow()
         try:
             with atomic(self.engine) as conn:
-                user_id = conn.execute(
-                    users.insert().values(
-                        tenant_id=self.tenant_id,
-                        email=email.strip().lower(),
-                        password_hash=credentials.hash_password(password),
-                        role=role,
-                        name=name,
-                        phone=phone,
-                        created_at=now,
-                        password_changed_at=now,
-                    )
-                ).inserted_primary_key[0]
+                user_id = insert_user(
+                    conn,
+                    tenant_id=self.tenant_id,
+                    email=email,
+                    password=password,
+                    role=role,
+                    name=name,
+                    phone=phone,
+                )
                 self._audit(
                     conn,
                     caller,
@@ -445,13 +525,21 @@ class TenantAccounts(TenantStore):
                     ip,
                 )
         except sa.exc.IntegrityError as exc:
-            raise AlreadyExists("a user with this email already exists") from exc
+            raise AlreadyExists(
+                "a user with this email already exists", code="email_taken", field="email"
+            ) from exc
         return self.user(user_id)
 
     def update_user(
         self, user_id: int, changes: dict[str, Any], caller: Caller, ip: str
     ) -> dict[str, Any]:
         current = self.user(user_id)
+        if current["role"] == "owner" and ("role" in changes or changes.get("active") is False):
+            raise Conflict("the owner cannot be demoted or disabled", code="owner_protected")
+        if user_id == caller.user_id and ("role" in changes or "active" in changes):
+            raise Conflict(
+                "change your own role or status through another admin", code="self_change"
+            )
         with atomic(self.engine) as conn:
             conn.execute(
                 users.update()
@@ -545,22 +633,26 @@ class TenantAccounts(TenantStore):
         caller: Caller,
         ip: str,
     ) -> tuple[str, dict[str, Any]]:
-        token = credentials.new_token()
+        """A key with the creator's role, narrowed to ``scopes``: never more than they may do."""
+        mine = security.PERMISSIONS[caller.role] & (caller.scopes or security.ALL_PERMISSIONS)
+        beyond = sorted(set(scopes) - mine)
+        if beyond:
+            raise Invalid(
+                "a key cannot do more than its creator",
+                code="invalid_scopes",
+                field="scopes",
+                details={"not_allowed": beyond, "allowed": sorted(mine)},
+            )
         with atomic(self.engine) as conn:
-            key_id = conn.execute(
-                api_tokens.insert().values(
-                    tenant_id=self.tenant_id,
-                    user_id=None,
-                    token_hash=credentials.token_hash(token),
-                    name=name,
-                    role=role,
-                    kind="api_key",
-                    scopes=sorted(scopes),
-                    prefix=token[:10],
-                    created_at=utcnow(),
-                    expires_at=expires_at,
-                )
-            ).inserted_primary_key[0]
+            token, key_id = issue_token(
+                conn,
+                tenant_id=self.tenant_id,
+                role=role,
+                kind="api_key",
+                name=name,
+                expires_at=expires_at,
+                scopes=scopes,
+            )
             self._audit(
                 conn,
                 caller,
@@ -688,16 +780,9 @@ def ensure_platform_staff(engine: Engine, email: str, password: str) -> int:
             ).inserted_primary_key[0]
         user_id = conn.execute(sa.select(users.c.id).where(users.c.email == email)).scalar()
         if user_id is None:
-            user_id = conn.execute(
-                users.insert().values(
-                    tenant_id=tenant_id,
-                    email=email,
-                    role="platform_staff",
-                    password_hash=credentials.hash_password(password),
-                    created_at=utcnow(),
-                    password_changed_at=utcnow(),
-                )
-            ).inserted_primary_key[0]
+            user_id = insert_user(
+                conn, tenant_id=tenant_id, email=email, password=password, role="platform_staff"
+            )
     return user_id
 
 

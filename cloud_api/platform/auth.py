@@ -1,6 +1,6 @@
 """Who is calling, and may they: one place for every /api/v1 route.
 
-``authenticate`` runs before every API request: bearer token → ``Caller`` (tenant, role,
+``identify_caller`` runs before every API request: bearer token → ``Caller`` (tenant, role,
 API-key scopes), then the tenant's IP allow-list, then "password expired: change it first".
 A route then states what it needs in one line: ``@requires("customers:write")``; the
 licensing work adds ``@feature("secondary_development")`` the same way.
@@ -16,8 +16,8 @@ from flask import current_app, g, request
 from sqlalchemy.engine import Engine
 
 from cangyun.httpapi import ApiError, bearer_token
-from cloud_api.accounts import security
-from cloud_api.accounts import store as accounts
+from cloud_api.accounts import security, service
+from cloud_api.platform.mail import SmtpMailer
 from cloud_api.platform.tenancy import Caller
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -41,6 +41,10 @@ def engine() -> Engine:
     return current_app.extensions["cangyun.engine"]
 
 
+def mailer() -> SmtpMailer:
+    return SmtpMailer(current_app.extensions["cangyun.settings"].smtp)
+
+
 def client_ip() -> str:
     # Behind a proxy, ProxyFix (configured in deploy) rewrites remote_addr.
     return request.remote_addr or ""
@@ -50,27 +54,14 @@ def caller() -> Caller:
     return g.caller
 
 
-def authenticate() -> None:
+def identify_caller() -> None:
+    """Before every API request: the bearer token's caller, from an allowed address, with a
+    current password (``accounts.service.session_caller``, which the console uses too)."""
     if request.endpoint in PUBLIC or request.endpoint is None:
         return
     # Bearer only: the console's session cookie is not accepted here, so a browser can never
     # be tricked into calling the JSON API with its cookie (no CSRF surface).
-    token = bearer_token()
-    found = accounts.caller_for_token(engine(), token) if token else None
-    if found is None:
-        raise ApiError(
-            401,
-            "unauthorized",
-            "missing, expired or invalid bearer token",
-            headers={"WWW-Authenticate": "Bearer"},
-        )
-    policy = accounts.policy_for(engine(), found.tenant_id)
-    if not policy.ip_allowed(client_ip()):
-        raise ApiError(
-            403,
-            "ip_not_allowed",
-            f"this tenant's security policy does not allow requests from {client_ip()}",
-        )
+    found = service.session_caller(engine(), bearer_token() or "", client_ip())
     if found.password_expired and request.endpoint not in PASSWORD_EXPIRED_ALLOWED:
         raise ApiError(
             403,

@@ -19,6 +19,30 @@ TEXTS: dict[str, tuple[str, str]] = {
         "失败次数过多，请 {seconds} 秒后再试",
         "Too many failures; try again in {seconds} s",
     ),
+    "ip_not_allowed": (
+        "本企业的安全策略不允许从 {ip} 登录",
+        "This company's security policy does not allow logins from {ip}",
+    ),
+    "mail_unavailable": (
+        "验证码邮件发送失败，请稍后再试",
+        "The code email could not be sent; try later",
+    ),
+    "change_password": ("修改密码", "Change password"),
+    "password_expired_note": (
+        "您的密码已过期，请先设置新密码",
+        "Your password has expired; set a new one to go on",
+    ),
+    "current_password": ("当前密码", "Current password"),
+    "new_password": ("新密码", "New password"),
+    "confirm_password": ("确认新密码", "Confirm new password"),
+    "wrong_password": ("当前密码错误", "The current password is wrong"),
+    "password_reused": (
+        "新密码不能与当前密码相同",
+        "The new password must differ from the current one",
+    ),
+    "password_mismatch": ("两次输入的新密码不一致", "The two new passwords differ"),
+    "weak_password": ("新密码不符合安全策略", "The new password breaks the security policy"),
+    "password_refused": ("无法修改密码", "The password could not be changed"),
     "dashboard": ("概览", "Dashboard"),
     "customers": ("货主", "Customers"),
     "warehouses": ("仓库", "Warehouses"),
@@ -169,6 +193,10 @@ TEXTS: dict[str, tuple[str, str]] = {
     "no_labels": ("没有符合条件的库位，无需打印", "No locations match; nothing to print"),
     "movements_by_warehouse": ("各仓今日作业", "Movements today by warehouse"),
 }
+
+
+def has(key: str) -> bool:
+    return key in TEXTS
 
 
 def text(key: str, lang: str, **values: object) -> str:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -11,14 +10,11 @@ from sqlalchemy.engine import Engine
 
 from cangyun.errors import AlreadyExists, NotFound
 from cangyun.timeutil import utcnow
-from cloud_api.accounts import credentials
 from cloud_api.platform.db import atomic
 from cloud_api.platform.schema import (
-    api_tokens,
     devices,
     service_accounts,
     tenants,
-    users,
     warehouses,
 )
 
@@ -34,17 +30,6 @@ class DeviceRef:
     warehouse_id: int
     warehouse: str
     revoked: bool
-
-
-@dataclass(frozen=True)
-class Principal:
-    """Who is calling the API: always inside exactly one tenant."""
-
-    tenant_id: int
-    tenant: str
-    role: str
-    token_id: int
-    user_id: int | None
 
 
 def _insert(engine: Engine, table: sa.Table, values: dict[str, Any], what: str) -> int:
@@ -235,88 +220,3 @@ def broker_accounts(engine: Engine) -> list[BrokerAccount]:
                 BrokerAccount(row.code, row.mqtt_password_hash, wire.device_grants(address))
             )
     return accounts
-
-
-def create_user(engine: Engine, tenant_id: int, email: str, password: str, role: str) -> int:
-    return _insert(
-        engine,
-        users,
-        {
-            "tenant_id": tenant_id,
-            "email": email.strip().lower(),
-            "password_hash": credentials.hash_password(password),
-            "role": role,
-            "created_at": utcnow(),
-        },
-        f"user {email!r}",
-    )
-
-
-def authenticate_user(engine: Engine, email: str, password: str) -> dict[str, Any] | None:
-    with engine.connect() as conn:
-        row = (
-            conn.execute(sa.select(users).where(users.c.email == email.strip().lower()))
-            .mappings()
-            .first()
-        )
-    if row is None:
-        credentials.hash_password(password)  # same work either way: no user-existence oracle
-        return None
-    if not credentials.verify_password(row["password_hash"], password):
-        return None
-    return dict(row)
-
-
-def create_token(
-    engine: Engine,
-    tenant_id: int,
-    role: str,
-    *,
-    name: str = "",
-    user_id: int | None = None,
-    expires_at: datetime | None = None,
-) -> str:
-    token = credentials.new_token()
-    with atomic(engine) as conn:
-        conn.execute(
-            api_tokens.insert().values(
-                tenant_id=tenant_id,
-                user_id=user_id,
-                token_hash=credentials.token_hash(token),
-                name=name,
-                role=role,
-                created_at=utcnow(),
-                expires_at=expires_at,
-            )
-        )
-    return token
-
-
-def principal_for_token(engine: Engine, token: str) -> Principal | None:
-    query = (
-        sa.select(
-            api_tokens.c.id,
-            api_tokens.c.tenant_id,
-            api_tokens.c.role,
-            api_tokens.c.user_id,
-            api_tokens.c.expires_at,
-            api_tokens.c.revoked_at,
-            tenants.c.code,
-        )
-        .join(tenants, tenants.c.id == api_tokens.c.tenant_id)
-        .where(api_tokens.c.token_hash == credentials.token_hash(token))
-    )
-    with engine.connect() as conn:
-        row = conn.execute(query).first()
-    if row is None or row.revoked_at is not None:
-        return None
-    if row.expires_at is not None and row.expires_at <= utcnow():
-        return None
-    return Principal(row.tenant_id, row.code, row.role, row.id, row.user_id)
-
-
-def revoke_token(engine: Engine, token_id: int) -> None:
-    with atomic(engine) as conn:
-        conn.execute(
-            api_tokens.update().where(api_tokens.c.id == token_id).values(revoked_at=utcnow())
-        )

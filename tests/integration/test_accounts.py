@@ -56,17 +56,23 @@ def test_register_login_logout(cloud):
 
 
 @pytest.mark.parametrize(
-    ("payload", "status", "code"),
+    ("payload", "status", "code", "field"),
     [
-        ({"tenant_name": "x", "email": "bad", "password": STRONG}, 422, "invalid_email"),
-        ({"tenant_name": "x", "email": "a@b.cn", "password": "short1"}, 422, "weak_password"),
-        ({"tenant_name": "x", "email": "a@b.cn"}, 422, "missing_field"),
-        ([], 400, "invalid_body"),
+        ({"tenant_name": "x", "email": "bad", "password": STRONG}, 422, "invalid_field", "email"),
+        ({"tenant_name": "x", "email": "a@b.cn", "password": "short1"}, 422, "weak_password",
+         "password"),
+        ({"tenant_name": "x", "email": "a@b.cn"}, 422, "missing_field", "password"),
+        ([], 400, "invalid_body", None),
     ],
-)
-def test_registration_refuses_bad_input(cloud, payload, status, code):
+)  # fmt: skip
+def test_registration_refuses_bad_input(cloud, payload, status, code, field):
     response = cloud.call("POST", "/api/v1/auth/register", json=payload)
-    assert (response.status_code, response.get_json()["error"]["code"]) == (status, code)
+    error = response.get_json()["error"]
+    assert (response.status_code, error["code"], error["details"].get("field")) == (
+        status,
+        code,
+        field,
+    )
 
 
 def test_lockout_answers_429_with_retry_after_then_unlocks(cloud):

@@ -13,6 +13,7 @@ from alembic.migration import MigrationContext
 from cangyun import wire
 from cangyun.timeutil import utcnow
 from cloud_api import provisioning
+from cloud_api.accounts import store as accounts
 from cloud_api.app import create_app
 from cloud_api.ledger.ingest import IngestService
 from cloud_api.platform.schema import metadata
@@ -153,8 +154,13 @@ def test_tokens_missing_forged_expired_are_401(cloud):
     assert client.get("/api/v1/movements").status_code == 401
     assert get(client, "cy_forged", "/api/v1/movements").status_code == 401
     tenant_id = registry.tenant_by_code(engine, "acme")["id"]
-    expired = registry.create_token(
-        engine, tenant_id, "viewer", expires_at=utcnow() - timedelta(seconds=1)
+    expired = accounts.create_api_key(
+        engine,
+        tenant_id,
+        "viewer",
+        name="expired",
+        actor="test",
+        expires_at=utcnow() - timedelta(seconds=1),
     )
     assert get(client, expired, "/api/v1/movements").status_code == 401
 

@@ -181,6 +181,7 @@ PAGES = {
     "users": ("/console/users", "添加用户", "Add user"),
     "security_policy": ("/console/security-policy", "连续失败锁定次数", "Lock after failed"),
     "audit": ("/console/audit", "审计日志", "Audit log"),
+    "password": ("/console/password", "确认新密码", "Confirm new password"),
 }
 
 
@@ -392,9 +393,11 @@ def test_a_viewer_reads_everything_and_changes_nothing(cloud):
     assert created.status_code == 201, created.get_json()
     viewer = Console(cloud, "viewer@acme.test")
     for name, (path, _, _) in PAGES.items():
-        if name not in ("users", "security_policy", "audit"):
+        if name not in ("users", "security_policy", "audit", "password"):
             page = viewer.get(path)
             assert page.count('method="post"') == 1, name  # logging out, nothing else
+    # Their own password is the one thing a viewer may change.
+    assert viewer.get("/console/password").count('method="post"') == 2
     viewer.get("/console/users", 403)
     labels = viewer.client.get("/console/warehouses/sh-01/labels.pdf")
     assert labels.status_code == 200 and labels.data.startswith(b"%PDF")

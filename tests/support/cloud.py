@@ -121,8 +121,9 @@ class Cloud:
             bought.append(paid.get_json())
         return bought
 
-    def login(self, email: str, password: str = STRONG) -> Any:
-        return self.call("POST", "/api/v1/auth/login", json={"email": email, "password": password})
+    def login(self, email: str, password: str = STRONG, **kwargs: Any) -> Any:
+        body = {"email": email, "password": password}
+        return self.call("POST", "/api/v1/auth/login", json=body, **kwargs)
 
 
 def make_cloud(tmp_path: Path, database_url: str, *, smtp_port: int | None = None) -> Cloud:
