@@ -57,3 +57,29 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     if request.param == "sqlite":
         return f"sqlite:///{tmp_path / 'cloud.sqlite'}"
     return request.getfixturevalue("postgres_url")
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config):  # noqa: ARG001
+    """Say in the summary what did not run: PostgreSQL is optional, the rest only skips when
+    CANGYUN_SKIP asked for it (tests.support.requires)."""
+    skipped = terminalreporter.stats.get("skipped", [])
+
+    def reason(report) -> str:
+        longrepr = report.longrepr
+        return longrepr[2] if isinstance(longrepr, tuple) else str(longrepr)
+
+    on_pg = sum(1 for r in skipped if "PostgreSQL not reachable" in reason(r))
+    asked = sum(1 for r in skipped if "CANGYUN_SKIP=" in reason(r))
+    if on_pg:
+        terminalreporter.write_line(
+            f"PostgreSQL: not reachable at {PG_ADMIN_URL}; {on_pg} tests ran on SQLite only "
+            "(start PostgreSQL or set CANGYUN_TEST_PG to include them)",
+            yellow=True,
+        )
+    else:
+        terminalreporter.write_line(f"PostgreSQL: tests ran on SQLite and on {PG_ADMIN_URL}")
+    if asked:
+        terminalreporter.write_line(
+            f"partial run: {asked} tests left out by CANGYUN_SKIP={os.environ.get('CANGYUN_SKIP')}",
+            yellow=True,
+        )

@@ -3,7 +3,6 @@ process, at a 360×640 PDA viewport. Screenshots go to ``test-artifacts/pda/``."
 
 from __future__ import annotations
 
-import shutil
 import sqlite3
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
@@ -12,13 +11,13 @@ from typing import Any
 
 import pytest
 import requests
+from playwright import sync_api as playwright_api
 
 from cangyun.box_settings import EdgeSettings
 from cangyun.processes import ManagedProcess, cangyun_command, free_port, http_ok
 from cangyun.settings import dump_settings
 from edge.operators import ensure_operator
-
-playwright_api = pytest.importorskip("playwright.sync_api", reason="pip install -e '.[dev]'")
+from tests.support import requires
 
 VIEWPORT = {"width": 360, "height": 640}
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "pda"
@@ -29,11 +28,7 @@ FAKE_MEDIA = ["--use-fake-device-for-media-stream", "--use-fake-ui-for-media-str
 
 
 def chromium_path() -> str:
-    for name in ("chromium", "chromium-browser", "google-chrome"):
-        found = shutil.which(name)
-        if found:
-            return found
-    pytest.skip("no Chromium here; .ci/run installs Debian's chromium")
+    return requires.chromium()
 
 
 @dataclass

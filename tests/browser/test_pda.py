@@ -9,6 +9,7 @@ import urllib.request
 
 import orjson
 import pytest
+from playwright.sync_api import expect
 
 from tests.browser.conftest import (
     FAKE_MEDIA,
@@ -25,7 +26,6 @@ from tests.browser.conftest import (
 from tests.browser.video import aim_at_barcodes, camera_picture, write_y4m
 from tests.support.labels import random_spec, render, require_fonts
 
-expect = pytest.importorskip("playwright.sync_api").expect
 GS = "\x1d"
 GTIN = "06901234567892"
 

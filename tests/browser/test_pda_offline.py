@@ -4,25 +4,24 @@ receiving goes on, and drains to the cloud when the agent is back."""
 
 from __future__ import annotations
 
-import shutil
 from dataclasses import replace
 
 import pytest
+from playwright.sync_api import expect
 
 from cangyun.processes import free_port
 from cangyun.settings import dump_settings
 from edge.operators import ensure_operator
 from tests.browser.conftest import NAME, OPERATOR, PASSWORD, shot, wedge_scan
+from tests.support import requires
 from tests.support.stack import Stack
 
-expect = pytest.importorskip("playwright.sync_api").expect
 GTIN = "06901234567892"
 
 
 @pytest.fixture
 def stack(tmp_path):
-    if shutil.which("mosquitto") is None:
-        pytest.skip("needs mosquitto (.ci/run installs it)")
+    requires.mosquitto()
     stack = Stack(tmp_path / "stack", f"sqlite:///{tmp_path / 'cloud.sqlite'}")
     # Its own HTTPS port, so parallel runs and a running demo do not collide on 8443.
     settings = stack.edge_settings

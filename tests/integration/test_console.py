@@ -28,13 +28,13 @@ from cloud_api.ledger.ingest import IngestService
 from cloud_api.platform import i18n
 from cloud_api.sites import registry
 from cloud_api.sites.store import ZONE_KINDS
+from tests.support import requires
 from tests.support.cloud import STRONG, Cloud, make_cloud
 
 ROOT = Path(__file__).resolve().parents[2]
 TEMPLATES = ROOT / "cloud_api" / "templates" / "console"
 CSS = ROOT / "cloud_api" / "static" / "console.css"
 SCREENSHOTS = ROOT / "test-artifacts" / "console"
-CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_TIMEOUT = 90  # seconds for one screenshot on a busy 2-core machine
 EPOCH = "e" * 32
 OWNER = "owner@acme.test"
@@ -477,7 +477,7 @@ def test_without_a_session_every_page_redirects_to_the_login(cloud):
 def chromium_screenshot(url: str, target: Path, profile: Path) -> None:
     subprocess.run(
         [
-            str(CHROMIUM),
+            requires.chromium(),
             "--headless",
             "--no-sandbox",
             "--disable-gpu",
@@ -503,7 +503,6 @@ def chromium_screenshot(url: str, target: Path, profile: Path) -> None:
         assert len(shot.convert("L").getcolors(256 * 256) or []) > 16, target
 
 
-@pytest.mark.skipif(not CHROMIUM.exists(), reason="needs Debian's chromium at /usr/bin/chromium")
 def test_every_page_in_real_chromium(tmp_path):
     """A screenshot can't log in, so each page's HTML is fetched with a logged-in client and
     opened from a file beside a copy of the stylesheet; the login page comes from a live

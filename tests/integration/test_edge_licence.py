@@ -4,7 +4,6 @@ delivered through the real sync agent's downlink handler, and once over a real m
 from __future__ import annotations
 
 import io
-import shutil
 import sqlite3
 import threading
 import time
@@ -29,6 +28,7 @@ from edge.app import create_app
 from edge.store import Outbox, read_last_seen
 from ocr_service.engine import ScanEngine
 from sync_agent.agent import SyncAgent
+from tests.support import requires
 
 TOKEN = "cy_test-token"
 TENANT, WAREHOUSE, DEVICE = "acme", "sh-01", "edge-1"
@@ -335,8 +335,8 @@ def test_the_migration_upgrades_an_existing_database(tmp_path, settings):
 # --- the whole path over a real broker --------------------------------------------------------
 
 
-@pytest.mark.skipif(shutil.which("mosquitto") is None, reason="mosquitto is not installed")
 def test_a_licence_published_on_down_cmd_reaches_the_edge(tmp_path: Path):
+    requires.mosquitto()
     from cloud_api.billing import signing
     from tests.support.stack import DEVICE as STACK_DEVICE
     from tests.support.stack import TENANT as STACK_TENANT

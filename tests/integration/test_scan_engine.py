@@ -218,3 +218,14 @@ def test_selecting_an_engine_that_is_not_installed_says_what_to_do():
         make_engine("paddleocr")
     with pytest.raises(OcrUnavailable, match="unknown OCR engine"):
         make_engine("tesseract")
+
+
+def test_the_zbar_second_opinion_is_loaded_here():
+    """ZBar is optional at run time (the engine works without it, reading fewer damaged 1D
+    labels), but the suite's decode rates are measured with it: a machine without libzbar0
+    fails here instead of passing on a weaker engine."""
+    from tests.support.requires import need
+
+    need("zbar", barcodes._zbar is not None, "pyzbar could not load libzbar.so")
+    blank = np.full((40, 40), 255, dtype=np.uint8)
+    assert barcodes._zbar.decode(blank, symbols=barcodes._ZBAR_SYMBOLS) == []

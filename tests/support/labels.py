@@ -220,17 +220,14 @@ def _find_fonts(lang: str) -> tuple[str, ...]:
 
 
 def require_fonts(lang: str | None = None) -> list[str]:
-    """The fonts for ``lang`` (or for both languages), or skip the calling test."""
-    import pytest
+    """The fonts for ``lang`` (or for both languages); a missing font fails the calling test
+    (``tests.support.requires``)."""
+    from tests.support.requires import need
 
     fonts: list[str] = []
     for one in (lang,) if lang else LANGS:
         found = available_fonts(one)
-        if not found:
-            pytest.skip(
-                f"no {one} label font installed; install the Debian packages "
-                f"{FONT_PACKAGES[one]} (looked for {', '.join(FONT_FILES[one])})"
-            )
+        need("fonts", bool(found), f"{FONT_PACKAGES[one]}: looked for {', '.join(FONT_FILES[one])}")
         fonts += found
     return fonts
 
