@@ -126,9 +126,9 @@ def serve(config_path: str | None, port: int | None) -> None:
     """
     from cangyun.serve import make_server, serve_forever
     from cloud_api.app import create_app
-    from cloud_api.billing.scheduler import BillingScheduler
-    from cloud_api.integrations.webhooks import DeliveryWorker
-    from cloud_api.messaging.notify import NotificationWorker
+    from cloud_api.billing.scheduler import billing_worker
+    from cloud_api.integrations.webhooks import delivery_worker
+    from cloud_api.messaging.notify import notification_worker
 
     logs.configure(name="cloud")
     settings = _settings(config_path)
@@ -142,9 +142,9 @@ def serve(config_path: str | None, port: int | None) -> None:
     )
     engine = app.extensions["cangyun.engine"]
     workers = [
-        DeliveryWorker(engine),
-        NotificationWorker(engine, settings),
-        BillingScheduler(engine, settings),
+        delivery_worker(engine),
+        notification_worker(engine, settings),
+        billing_worker(engine, settings),
     ]
     for worker in workers:
         worker.start()

@@ -5,7 +5,6 @@ processes may run it side by side."""
 from __future__ import annotations
 
 import logging
-import threading
 from datetime import datetime
 from decimal import Decimal
 
@@ -17,6 +16,7 @@ from cloud_api.billing.store import TenantBilling
 from cloud_api.messaging import store as messaging
 from cloud_api.messaging.reminders import PeriodCoverage, QuotaSnapshot
 from cloud_api.platform.schema import packages, tenants
+from cloud_api.platform.workers import PeriodicWorker
 from cloud_api.settings import CloudSettings
 
 log = logging.getLogger(__name__)
@@ -72,22 +72,13 @@ def _days_left(
     return (remaining / rate).quantize(Decimal("0.1")) if rate > 0 else None
 
 
-class BillingScheduler(threading.Thread):
-    def __init__(self, engine: Engine, settings: CloudSettings) -> None:
-        super().__init__(name="billing", daemon=True)
-        self.engine = engine
-        self.settings = settings
-        self.stopping = threading.Event()
+def billing_worker(engine: Engine, settings: CloudSettings) -> PeriodicWorker:
+    """The scheduler inside ``cangyun cloud serve``: one round every scheduler_interval_s."""
 
-    def run(self) -> None:
-        while not self.stopping.is_set():
-            try:
-                counts = run_once(self.engine, self.settings)
-                if counts["closed"] or counts["adjusted"] or counts["reminders"]:
-                    log.info("billing: %s", counts)
-            except Exception:  # noqa: BLE001 - try again next round
-                log.exception("billing scheduler error")
-            self.stopping.wait(self.settings.billing.scheduler_interval_s)
+    def one_round() -> int:
+        counts = run_once(engine, settings)
+        if counts["closed"] or counts["adjusted"] or counts["reminders"]:
+            log.info("billing: %s", counts)
+        return 0  # periodic, not a queue: always wait for the next round
 
-    def stop(self) -> None:
-        self.stopping.set()
+    return PeriodicWorker("billing", one_round, settings.billing.scheduler_interval_s)

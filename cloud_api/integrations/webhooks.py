@@ -13,7 +13,6 @@ import ipaddress
 import logging
 import random
 import socket
-import threading
 import time
 import urllib.error
 import urllib.request
@@ -26,6 +25,7 @@ from cangyun import retry
 from cangyun.errors import Invalid
 from cangyun.timeutil import utcnow
 from cloud_api.integrations import store as integrations
+from cloud_api.platform.workers import PeriodicWorker
 
 log = logging.getLogger(__name__)
 
@@ -120,23 +120,6 @@ def deliver_due(engine: Engine, *, limit: int = 20) -> int:
     return len(batch)
 
 
-class DeliveryWorker(threading.Thread):
+def delivery_worker(engine: Engine) -> PeriodicWorker:
     """Background sender inside ``cangyun cloud serve``."""
-
-    def __init__(self, engine: Engine) -> None:
-        super().__init__(name="webhooks", daemon=True)
-        self.engine = engine
-        self.stopping = threading.Event()
-
-    def run(self) -> None:
-        while not self.stopping.is_set():
-            try:
-                busy = deliver_due(self.engine)
-            except Exception:  # noqa: BLE001 - a bad row must not stop all deliveries
-                log.exception("webhook worker error")
-                busy = 0
-            if not busy:
-                self.stopping.wait(POLL_S)
-
-    def stop(self) -> None:
-        self.stopping.set()
+    return PeriodicWorker("webhooks", lambda: deliver_due(engine), POLL_S)

@@ -12,7 +12,6 @@ before the row is marked sent, the row is sent again when its lease runs out.
 from __future__ import annotations
 
 import logging
-import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
@@ -24,6 +23,7 @@ from cangyun.timeutil import utcnow
 from cloud_api.messaging import store as messaging
 from cloud_api.platform.mail import Mail, MailError, SmtpMailer
 from cloud_api.platform.sms import SmsError, SmsNotConfigured, SmsSender, sender_for
+from cloud_api.platform.workers import PeriodicWorker
 from cloud_api.settings import CloudSettings
 
 log = logging.getLogger(__name__)
@@ -128,24 +128,6 @@ def _sms_sender(sender: SmsSender | None, settings: CloudSettings) -> Send:
     return send
 
 
-class NotificationWorker(threading.Thread):
+def notification_worker(engine: Engine, settings: CloudSettings) -> PeriodicWorker:
     """Background sender for ``cangyun cloud serve``, next to the webhook worker."""
-
-    def __init__(self, engine: Engine, settings: CloudSettings) -> None:
-        super().__init__(name="notifications", daemon=True)
-        self.engine = engine
-        self.settings = settings
-        self.stopping = threading.Event()
-
-    def run(self) -> None:
-        while not self.stopping.is_set():
-            try:
-                busy = deliver_due(self.engine, self.settings)
-            except Exception:  # noqa: BLE001 - e.g. the database restarting; try again later
-                log.exception("notification worker error")
-                busy = 0
-            if not busy:
-                self.stopping.wait(POLL_S)
-
-    def stop(self) -> None:
-        self.stopping.set()
+    return PeriodicWorker("notifications", lambda: deliver_due(engine, settings), POLL_S)
