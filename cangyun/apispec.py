@@ -262,12 +262,20 @@ class _Schemas:
     def ref(self, kind: Any, mode: str) -> dict[str, Any]:
         schema = _adapter(kind).json_schema(ref_template=REF, mode=mode)  # type: ignore[arg-type]
         for name, sub in schema.pop("$defs", {}).items():
-            self.components.setdefault(name, sub)
+            self.add(name, sub)
         if is_model(kind):
             name = schema.get("title", kind.__name__)
-            self.components[name] = schema
+            self.add(name, schema)
             return {"$ref": REF.format(model=name)}
         return schema
+
+    def add(self, name: str, schema: dict[str, Any]) -> None:
+        """One component per name: two different models of one name would silently document
+        one of them under both, so that is refused (rename one of the classes)."""
+        known = self.components.get(name)
+        if known is not None and known != schema:
+            raise ValueError(f"two different models are both named {name!r} in the API")
+        self.components[name] = schema
 
 
 def document(
@@ -391,7 +399,7 @@ def _response(status: int, declared: Any, schemas: _Schemas) -> dict[str, Any]:
 def _query_params(model: type[Query], schemas: _Schemas) -> list[dict[str, Any]]:
     schema = _adapter(model).json_schema(ref_template=REF)
     for name, sub in schema.pop("$defs", {}).items():
-        schemas.components.setdefault(name, sub)
+        schemas.add(name, sub)
     required = set(schema.get("required", ()))
     out = []
     for name, prop in schema.get("properties", {}).items():
