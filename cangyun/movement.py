@@ -310,3 +310,65 @@ def _check_locations(kind: str, location: str | None, to_location: str | None) -
         )
     if to_location is not None and location == to_location:
         raise MovementError("invalid_field", "to_location must differ from location", "to_location")
+
+
+# --- the documented shape ------------------------------------------------------------------
+
+
+def movement_schema() -> dict[str, Any]:
+    """JSON Schema (2020-12, as OpenAPI 3.1 embeds it) of a movement an HTTP client sends.
+
+    Built from this module's own limits and field set, so the document states the rules
+    ``parse_movement(..., source="api")`` applies; a JSON null counts as an absent value.
+    """
+
+    def text(limit: int, description: str = "") -> dict[str, Any]:
+        schema: dict[str, Any] = {"type": ["string", "null"], "maxLength": limit}
+        return schema | ({"description": description} if description else {})
+
+    qty = f"whole pieces, 1..{MAX_QTY}; adjust: signed, not 0; count: the pieces counted"
+    properties: dict[str, Any] = {
+        "type": {"type": "string", "enum": list(MOVEMENT_TYPES)},
+        "gtin": text(MAX_TEXT, "GTIN-8/12/13/14 with a valid check digit; give gtin or sku"),
+        "sku": text(MAX_TEXT, "the goods' own code; give gtin or sku"),
+        "qty": {"type": "integer", "minimum": -MAX_QTY, "maximum": MAX_QTY, "description": qty},
+        "lot": text(MAX_LOT, "lot / batch"),
+        "expiry_date": {"type": ["string", "null"], "format": "date"},
+        "weight_kg": {
+            "type": ["number", "null"],
+            "minimum": -MAX_WEIGHT_KG,
+            "maximum": MAX_WEIGHT_KG,
+            "description": "total weight of the movement in kg; signed for adjust only",
+        },
+        "customer": text(MAX_TEXT, "cargo owner (货主) code"),
+        "location": text(MAX_TEXT, "the bin the goods leave (transfer: required)"),
+        "to_location": text(
+            MAX_TEXT,
+            f"the bin they go to: putaway and transfer (required), pick (default {STAGING})",
+        ),
+        "sscc": text(MAX_TEXT, "18-digit SSCC of the pallet, with its check digit"),
+        "serial": text(MAX_LOT),
+        "occurred_at": {
+            "type": "string",
+            "format": "date-time",
+            "description": "RFC 3339 with an offset; default: when the edge records it",
+        },
+    }
+    assert set(properties) == _API_FIELDS, "the schema names every field parse_movement takes"
+
+    def when(kinds: list[str], **rules: dict[str, Any]) -> dict[str, Any]:
+        return {"if": {"properties": {"type": {"enum": kinds}}}, "then": {"properties": rules}}
+
+    unsigned = [kind for kind in MOVEMENT_TYPES if kind not in ("adjust", "count")]
+    return {
+        "type": "object",
+        "required": ["type", "qty"],
+        "additionalProperties": False,
+        "properties": properties,
+        "anyOf": [{"required": ["gtin"]}, {"required": ["sku"]}],
+        "allOf": [
+            when(["adjust"], qty={"not": {"const": 0}}),
+            when(["count"], qty={"minimum": 0}, weight_kg={"minimum": 0}),
+            when(unsigned, qty={"minimum": 1}, weight_kg={"minimum": 0}),
+        ],
+    }

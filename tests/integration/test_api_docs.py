@@ -4,10 +4,12 @@ lists all of it."""
 from __future__ import annotations
 
 import html
+import re
 from dataclasses import replace
 
 import pytest
 
+from cangyun.apidocs import resolve
 from cangyun.box_settings import EdgeSettings
 from edge import gates
 from edge.app import create_app
@@ -22,7 +24,10 @@ def client(request, tmp_path):
         cloud.engine.dispose()
         return
     base = EdgeSettings()
-    app = create_app(replace(base, edge=replace(base.edge, data_dir=tmp_path / "edge")))
+    app = create_app(
+        replace(base, edge=replace(base.edge, data_dir=tmp_path / "edge")),
+        {"CHECK_RESPONSES": True},
+    )
     yield app.test_client()
     gates.close(app)
     app.extensions["cangyun.edge_store"].close()
@@ -41,3 +46,57 @@ def test_the_docs_page_lists_every_operation_without_login(client):
                 listed += 1
     assert text.count('<span class="m ') == listed
     assert "public 无需认证" in text  # e.g. sign-up, or this document itself
+
+
+def _referenced(content: dict) -> str | None:
+    ref = content.get("schema", {}).get("$ref", "")
+    return ref.removeprefix("#/components/schemas/") if ref else None
+
+
+def test_the_page_writes_out_the_models_the_document_refers_to(client):
+    text = html.unescape(client.get("/api/docs").get_data(as_text=True))
+    spec = client.get("/api/v1/openapi.json").get_json()
+    components = spec["components"]["schemas"]
+    shown = set()
+    for item in spec["paths"].values():
+        for operation in item.values():
+            holders = [operation.get("requestBody", {})] + [
+                answer for status, answer in operation["responses"].items() if status < "400"
+            ]
+            for holder in holders:
+                for content in holder.get("content", {}).values():
+                    name = _referenced(content)
+                    if name is None:
+                        continue
+                    assert f">{name}</span>" in text, name  # the model is named ...
+                    for field in components[name].get("properties", {}):
+                        assert f'"{field}":' in text, (name, field)  # ... and written out
+                    shown.add(name)
+    assert shown, "the document refers to its models"
+    assert '"$ref":' not in text  # every reference written out (no model contains itself)
+    # Offline: nothing to run and nothing fetched from elsewhere.
+    assert "<script" not in text and "<link" not in text
+    assert not re.search(r"""(?:src|href)=["']?(?:https?:)?//""", text)
+
+
+REF = "#/components/schemas/"
+
+
+def test_resolve_inlines_references_and_stops_at_a_model_that_contains_itself():
+    components = {
+        "Node": {
+            "title": "Node",
+            "type": "object",
+            "properties": {
+                "title": {"title": "Title", "type": "string"},
+                "child": {"anyOf": [{"$ref": f"{REF}Node"}, {"type": "null"}]},
+            },
+        }
+    }
+    assert resolve({"$ref": f"{REF}Node"}, components) == {
+        "type": "object",
+        "properties": {
+            "title": {"type": "string"},
+            "child": {"anyOf": [{"$ref": f"{REF}Node"}, {"type": "null"}]},
+        },
+    }
