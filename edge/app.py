@@ -10,7 +10,6 @@ from cangyun import apidocs
 from cangyun.box_settings import EdgeSettings
 from cangyun.httpapi import json_response, register_error_handlers
 from edge import api, gates, pda
-from edge.openapi import spec
 from edge.operators import LockoutPolicy, OperatorStore
 from edge.store import EdgeStore
 
@@ -39,7 +38,7 @@ def create_app(settings: EdgeSettings, test_config: dict[str, Any] | None = None
     app.register_blueprint(api.bp)
     app.register_blueprint(pda.bp)  # the PDA web app: / and /pda/
     gates.init_app(app, settings, store)  # dock gate cameras: /api/v1/gates
-    apidocs.register(app, spec, "/api/v1/openapi.json")
+    apidocs.register(app, api.spec, "/api/v1/openapi.json")
 
     @app.get("/healthz")
     def healthz() -> Response:

@@ -35,6 +35,7 @@ import sqlite_utils
 from sqlite_utils.migrations import Migrations
 
 from cangyun import wire
+from cangyun.errors import Unavailable
 from cangyun.movement import Movement, grams_to_kg, movement_body
 from cangyun.timeutil import format_ts, parse_ts, utcnow
 from edge.stock import BinChange, BinStock, StockError, plan, resolve_customer
@@ -139,8 +140,12 @@ def m003_operators(db: sqlite_utils.Database) -> None:
         db.execute(statement)
 
 
-class StorageFull(Exception):
-    """The disk budget is spent: refuse new movements rather than drop old ones (HTTP 507)."""
+class StorageFull(Unavailable):
+    """The disk budget is spent: refuse new movements rather than drop old ones. Recording
+    can resume once the cloud acknowledges the backlog or disk is freed; the edge API answers
+    it with 507 Insufficient Storage."""
+
+    code = "storage_full"
 
 
 @dataclass(frozen=True)

@@ -21,6 +21,7 @@ import orjson
 import sqlite_utils
 from sqlite_utils.migrations import Migrations
 
+from cangyun.errors import AlreadyExists, Conflict, NotFound
 from cangyun.movement import grams_to_kg
 from cangyun.timeutil import format_ts
 from cangyun.wire import CloudLine
@@ -148,20 +149,31 @@ def m002_plates_and_cloud_lines(db: sqlite_utils.Database) -> None:
         db.execute(statement)
 
 
-class GateNotFound(LookupError):
+class GateNotFound(NotFound):
+    """No gate of that code; ``args[0]`` is the code (the CLI words its own message)."""
+
+    code = "gate_not_found"
+
+    def __init__(self, gate: str) -> None:
+        super().__init__(f"no gate {gate}")
+        self.args = (gate,)
+
+
+class GateExists(AlreadyExists):
+    code = "gate_exists"
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, field="code")
+
+
+class HoldNotFound(NotFound):
     pass
 
 
-class GateExists(ValueError):
-    pass
-
-
-class HoldNotFound(LookupError):
-    pass
-
-
-class HoldResolved(ValueError):
+class HoldResolved(Conflict):
     """The held pallet was accepted or rejected already."""
+
+    code = "hold_resolved"
 
 
 @dataclass(frozen=True)

@@ -9,10 +9,13 @@ from dataclasses import replace
 
 import pytest
 
+from cangyun import apispec, movement
 from cangyun.box_settings import EdgeSettings
 from edge.app import create_app
 
 TOKEN = "cy_test-token"
+# Every answer is checked against the model its route declares.
+CHECKED = {"CHECK_RESPONSES": True}
 
 
 @pytest.fixture
@@ -27,7 +30,7 @@ def settings(tmp_path):
 
 @pytest.fixture
 def client(settings):
-    app = create_app(settings)
+    app = create_app(settings, CHECKED)
     with app.test_client() as client:
         client.environ_base["HTTP_AUTHORIZATION"] = f"Bearer {TOKEN}"
         yield client
@@ -122,7 +125,7 @@ def test_idempotency_key_records_once(client, settings):
 
 
 def test_concurrent_double_tap_records_once(settings):
-    app = create_app(settings)
+    app = create_app(settings, CHECKED)
     results = []
 
     def tap():
@@ -169,7 +172,7 @@ def test_stock_follows_receive_putaway_pick_ship(client):
 
 def test_storage_full_refuses_with_507_and_writes_nothing(tmp_path, settings):
     tight = replace(settings, edge=replace(settings.edge, max_backlog=2))
-    app = create_app(tight)
+    app = create_app(tight, CHECKED)
     with app.test_client() as c:
         c.environ_base["HTTP_AUTHORIZATION"] = f"Bearer {TOKEN}"
         for _ in range(2):
@@ -205,3 +208,23 @@ def test_openapi_covers_every_api_route(client):
         path = re.sub(r"<(?:\w+:)?(\w+)>", r"{\1}", rule.rule)
         for method in rule.methods - {"HEAD", "OPTIONS"}:
             assert (path, method.lower()) in documented, f"{method} {path} is not documented"
+
+
+def test_every_api_route_declares_its_bodies(client):
+    assert apispec.undeclared_routes(client.application) == []
+
+
+def test_the_documented_movement_is_the_one_parse_movement_takes(client):
+    spec = client.get("/api/v1/openapi.json").get_json()
+    body = spec["paths"]["/api/v1/movements"]["post"]["requestBody"]["content"]
+    schema = body["application/json"]["schema"]
+    assert schema == movement.movement_schema()
+    assert set(schema["properties"]) == movement._API_FIELDS
+    assert schema["properties"]["type"]["enum"] == list(movement.MOVEMENT_TYPES)
+    assert schema["properties"]["qty"]["maximum"] == movement.MAX_QTY
+    assert schema["properties"]["lot"]["maxLength"] == movement.MAX_LOT
+    assert schema["properties"]["weight_kg"]["maximum"] == movement.MAX_WEIGHT_KG
+    # What the schema refuses, the API refuses: a lot over its limit.
+    too_long = {"type": "receive", "sku": "A", "qty": 1, "lot": "L" * (movement.MAX_LOT + 1)}
+    refused = client.post("/api/v1/movements", json=too_long)
+    assert (refused.status_code, refused.get_json()["error"]["details"]["field"]) == (422, "lot")

@@ -28,6 +28,8 @@ from tests.support.gate_media import encode_jpeg, make_pallets, snapshot_jpeg
 from tests.support.labels import require_fonts
 
 TOKEN = "cy_test-token"
+# Every answer is checked against the model its route declares.
+CHECKED = {"CHECK_RESPONSES": True}
 GTIN = "06901234567892"
 
 
@@ -61,7 +63,7 @@ def settings(tmp_path):
 
 @pytest.fixture
 def app(settings):
-    made = create_app(settings)
+    made = create_app(settings, CHECKED)
     yield made
     gates.close(made)
     made.extensions["cangyun.edge_store"].close()
@@ -593,7 +595,7 @@ def test_a_gate_for_both_directions_goes_by_what_is_expected(client, pallets, sn
 
 
 def test_a_restarted_box_settles_events_left_open(settings, snapshots):
-    first = create_app(settings)
+    first = create_app(settings, CHECKED)
     with first.test_client() as client:
         client.environ_base["HTTP_AUTHORIZATION"] = f"Bearer {TOKEN}"
         add_gate(client)
@@ -602,7 +604,7 @@ def test_a_restarted_box_settles_events_left_open(settings, snapshots):
     gates.close(first)
     first.extensions["cangyun.edge_store"].close()
 
-    second = create_app(settings)
+    second = create_app(settings, CHECKED)
     try:
         gates.start(second)
         with second.test_client() as client:
@@ -872,7 +874,7 @@ def test_a_receipt_the_licence_refuses_is_held_until_the_licence_allows_it(tmp_p
         edge=replace(base.edge, data_dir=tmp_path / "edge", api_token=TOKEN),
         cloud=CloudSection(public_key=tokens.public_key_b64(key)),
     )
-    app = create_app(settings)
+    app = create_app(settings, CHECKED)
     edge = app.extensions["cangyun.edge_store"]
     store = app.extensions["cangyun.gate_store"]
     admit = app.extensions["cangyun.gate_hub"].admit

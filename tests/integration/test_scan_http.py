@@ -20,6 +20,8 @@ from tests.integration.test_scan_engine import BAD_UPLOADS, jpeg
 from tests.support.labels import random_spec, render, require_fonts
 
 TOKEN = "cy_edge-test"
+# Every answer is checked against the model its route declares.
+CHECKED = {"CHECK_RESPONSES": True}
 
 
 @pytest.fixture(scope="module")
@@ -42,7 +44,7 @@ def edge(tmp_path, shared_engine):
         device=replace(base.device, device="edge-1"),
         edge=replace(base.edge, data_dir=tmp_path, api_token=TOKEN),
     )
-    app = create_edge(settings)
+    app = create_edge(settings, CHECKED)
     app.extensions["cangyun.scan_engine"] = shared_engine  # load the models once per module
     with app.test_client() as client:
         client.environ_base["HTTP_AUTHORIZATION"] = f"Bearer {TOKEN}"
