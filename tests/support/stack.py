@@ -3,18 +3,23 @@
 A private mosquitto on a free port with the password and ACL files the cloud writes, the
 cloud API, N ingest workers, an edge box and its sync agent, each a real OS process that a
 test can stop, kill -9 and start again. Timing constants are shrunk through the settings'
-environment overrides so faults heal in seconds, not minutes.
+environment overrides so faults heal in seconds, not minutes. A test talks MQTT to the
+broker through an ``MqttSession`` of its own.
 """
 
 from __future__ import annotations
 
-import time
+import threading
+import uuid
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+import paho.mqtt.client as mqtt
 import requests
 import sqlalchemy as sa
+from paho.mqtt.enums import CallbackAPIVersion
+from paho.mqtt.reasoncodes import ReasonCode
 
 from cangyun.processes import ManagedProcess, cangyun_command, free_port, http_ok
 from cangyun.settings import dump_settings
@@ -22,6 +27,7 @@ from cloud_api import provisioning
 from cloud_api.platform.schema import device_sync, ledger
 from cloud_api.settings import BrokerSection, CloudSection, CloudSettings, MqttSection
 from devtools.broker import mosquitto_process, wait_for_port
+from tests.support.polling import eventually
 
 FAST_SYNC_ENV = {
     "CANGYUN_SYNC_ACK_TIMEOUT_S": "3",
@@ -33,6 +39,8 @@ FAST_SYNC_ENV = {
 }
 TENANT, WAREHOUSE, DEVICE = "acme", "sh-01", "sh-01-edge1"
 SUBSCRIBED = "subscribed to"
+BROKER_ANSWER_S = 30.0  # CONNACK, SUBACK, PUBACK come at once; this bounds a busy CI box
+BROKER_RELOAD_S = 30.0  # mosquitto handles the cloud's SIGHUP at once; the same bound
 
 
 def _count(path: Path, marker: str) -> int:
@@ -182,19 +190,108 @@ class Stack:
 
     def wait_synced(self, last_seq: int, timeout: float = 120.0) -> dict[str, int]:
         """Until the cloud watermark reaches last_seq and the edge has heard the ack."""
-        deadline = time.monotonic() + timeout
-        counts: dict[str, int] = {}
-        while time.monotonic() < deadline:
+
+        def synced() -> dict[str, int] | None:
             counts = self.cloud_counts()
-            if counts["watermark"] >= last_seq:
-                status = self.sync_status()
-                if status["acked_through"] >= last_seq:
-                    return counts
-            time.sleep(0.25)
-        raise AssertionError(
-            f"not synced to {last_seq} within {timeout} s: {counts}; "
-            f"edge {self.sync_status()}\n{self.tails()}"
+            if counts["watermark"] < last_seq:
+                return None
+            return counts if self.sync_status()["acked_through"] >= last_seq else None
+
+        return eventually(
+            synced,
+            timeout=timeout,
+            interval=0.25,
+            what=f"the cloud and the edge synced to seq {last_seq}",
+            context=lambda: (
+                f"cloud {self.cloud_counts()}; edge {self.sync_status()}\n{self.tails()}"
+            ),
         )
 
     def tails(self) -> str:
         return "\n".join(f"--- {n}\n{p.tail(15)}" for n, p in self.processes.items())
+
+    # --- the test's own MQTT sessions -------------------------------------------------
+
+    def mqtt(self, username: str, password: str, *, accepted: bool = True) -> MqttSession:
+        """A session on this stack's broker, once CONNACK is the expected answer."""
+        return connect_until(self.ports["broker"], username, password, accepted=accepted)
+
+    def ingest_mqtt(self) -> MqttSession:
+        """A session as the cloud's ingest account, the one allowed to write every downlink."""
+        m = self.cloud_settings.mqtt
+        return self.mqtt(m.username, m.password)
+
+
+class MqttSession:
+    """One MQTT 5 connection attempt and everything the broker answered on it: CONNACK,
+    each SUBACK and PUBACK (kept by mid, so an ack that comes first is not lost), every
+    message delivered, and whether the broker dropped the connection."""
+
+    def __init__(self, port: int, username: str, password: str) -> None:
+        self.client = mqtt.Client(
+            CallbackAPIVersion.VERSION2,
+            client_id=f"test-{username}-{uuid.uuid4().hex[:8]}",
+            protocol=mqtt.MQTTv5,
+        )
+        self.client.username_pw_set(username, password)
+        self.connack: ReasonCode | None = None
+        self.subacks: dict[int, list[ReasonCode]] = {}
+        self.pubacks: dict[int, ReasonCode] = {}
+        self.messages: list[tuple[str, bytes]] = []
+        self.dropped = threading.Event()
+        self.client.on_connect = self._on_connect
+        self.client.on_disconnect = lambda c, u, f, rc, p: self.dropped.set()
+        self.client.on_subscribe = lambda c, u, mid, rcs, p: self.subacks.__setitem__(mid, rcs)
+        self.client.on_publish = lambda c, u, mid, rc, p: self.pubacks.__setitem__(mid, rc)
+        self.client.on_message = lambda c, u, m: self.messages.append((m.topic, m.payload))
+        self.client.connect("127.0.0.1", port)
+        self.client.loop_start()
+        eventually(
+            lambda: self.connack is not None,
+            timeout=BROKER_ANSWER_S,
+            what=f"the broker to answer CONNECT of {username}",
+        )
+
+    def _on_connect(self, client: Any, userdata: Any, flags: Any, rc: ReasonCode, props: Any):
+        if self.connack is None:  # paho retries a refused CONNECT; the first answer counts
+            self.connack = rc
+
+    @property
+    def accepted(self) -> bool:
+        return self.connack is not None and not self.connack.is_failure
+
+    def subscribe(self, topic: str) -> list[ReasonCode]:
+        """Subscribe with QoS 1; the SUBACK's reason codes, once the broker has sent it."""
+        result, mid = self.client.subscribe(topic, qos=1)
+        assert result == mqtt.MQTT_ERR_SUCCESS, mqtt.error_string(result)
+        eventually(lambda: mid in self.subacks, timeout=BROKER_ANSWER_S, what=f"SUBACK for {topic}")
+        return self.subacks[mid]
+
+    def publish(self, topic: str, payload: bytes) -> ReasonCode:
+        """Publish with QoS 1 and return the PUBACK's reason code."""
+        info = self.client.publish(topic, payload, qos=1)
+        eventually(
+            lambda: info.mid in self.pubacks, timeout=BROKER_ANSWER_S, what=f"PUBACK on {topic}"
+        )
+        return self.pubacks[info.mid]
+
+    def close(self) -> None:
+        self.client.disconnect()
+        self.client.loop_stop()
+
+
+def connect_until(port: int, username: str, password: str, *, accepted: bool) -> MqttSession:
+    """Connect until the broker's answer is the expected one (it reloads its files on the
+    SIGHUP the cloud sent, a moment after the API answered)."""
+
+    def attempt() -> MqttSession | None:
+        session = MqttSession(port, username, password)
+        if session.accepted == accepted:
+            return session
+        session.close()
+        return None
+
+    answer = "accepts" if accepted else "refuses"
+    return eventually(
+        attempt, timeout=BROKER_RELOAD_S, interval=0.2, what=f"a CONNACK that {answer} {username}"
+    )
