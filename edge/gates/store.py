@@ -1,30 +1,28 @@
-"""All SQL of the dock gates: gates, cameras, expected goods, events, holds and alerts.
+"""All SQL of the dock gates' daily work: gates, cameras, expected goods, events, holds and
+alerts. ``GateStore`` is what callers use; beside it, ``schema`` holds the tables, ``rows`` the
+JSON shapes of their rows and ``expected`` the rules that match pallets to expected lines.
 
-The tables live in the edge's own SQLite file (WAL) under their own migration set, so a
-gate event and the receipt it confirms sit side by side; writes take the write lock up front
-(``BEGIN IMMEDIATE``) through the helpers of ``edge.store``. Movements themselves are never
-written here: they go through ``EdgeStore.record_movement`` with the event's idempotency key.
+Writes take the write lock up front (``BEGIN IMMEDIATE``) through the helpers of
+``edge.store``, so a gate event and the receipt it confirms sit side by side in the edge's
+file. Movements themselves are never written here: they go through
+``EdgeStore.record_movement`` with the event's idempotency key.
 """
 
 from __future__ import annotations
 
-import fcntl
 import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import orjson
-import sqlite_utils
-from sqlite_utils.migrations import Migrations
 
 from cangyun.errors import AlreadyExists, Conflict, NotFound
-from cangyun.movement import grams_to_kg
-from cangyun.timeutil import format_ts
 from cangyun.wire import CloudLine
+from edge.gates import expected
+from edge.gates.expected import Match
 from edge.gates.model import (
     CameraConfig,
     ExpectedLine,
@@ -34,119 +32,21 @@ from edge.gates.model import (
     new_camera_token,
     token_hash,
 )
+from edge.gates.rows import (
+    alert_row,
+    event_row,
+    expected_row,
+    gate_row,
+    hold_row,
+    now_text,
+)
+from edge.gates.schema import open_gates_database
 from edge.gates.tracker import PalletPass
-from edge.store import SqliteFile, connect, immediate, open_database
-
-migrations = Migrations("cangyun-edge-gates")
+from edge.store import SqliteFile, immediate
 
 # Outcomes of an event. "open": the pallet is still in view (or was, moments ago).
 FINAL_OUTCOMES = ("received", "shipped", "held", "accepted", "rejected", "duplicate", "logged")
 EVENT_FILTERS = ("outcome", "kind", "sscc", "gtin", "plate")
-
-
-@migrations()
-def m001_gates(db: sqlite_utils.Database) -> None:
-    statements = [
-        """CREATE TABLE gates (
-            code TEXT PRIMARY KEY,
-            direction TEXT NOT NULL CHECK (direction IN ('in', 'out', 'both')),
-            token_hash TEXT NOT NULL UNIQUE,
-            window_s REAL NOT NULL DEFAULT 60,
-            ocr_containers INTEGER NOT NULL DEFAULT 0,
-            created_at TEXT NOT NULL)""",
-        """CREATE TABLE gate_cameras (
-            gate TEXT NOT NULL REFERENCES gates(code),
-            code TEXT NOT NULL,
-            kind TEXT NOT NULL CHECK (kind IN ('push', 'stream', 'folder')),
-            url TEXT, fps REAL NOT NULL DEFAULT 2,
-            folder TEXT, after TEXT NOT NULL DEFAULT 'archive', poll_s REAL NOT NULL DEFAULT 1,
-            updated_at TEXT NOT NULL,
-            PRIMARY KEY (gate, code))""",
-        """CREATE TABLE gate_expected (
-            id INTEGER PRIMARY KEY,
-            gate TEXT NOT NULL REFERENCES gates(code),
-            direction TEXT NOT NULL CHECK (direction IN ('in', 'out')),
-            sscc TEXT, gtin TEXT, lot TEXT,
-            qty INTEGER NOT NULL, weight_g INTEGER, customer TEXT, reference TEXT,
-            status TEXT NOT NULL DEFAULT 'open',
-            event_id INTEGER, movement_id TEXT,
-            created_at TEXT NOT NULL, done_at TEXT)""",
-        """CREATE INDEX gate_expected_sscc ON gate_expected(gate, sscc, status)""",
-        """CREATE INDEX gate_expected_gtin ON gate_expected(gate, gtin, status)""",
-        # AUTOINCREMENT: ids are never reused, even if old rows are trimmed one day, because
-        # they key the movements (gate-event:{id}, gate-hold:{id}).
-        """CREATE TABLE gate_events (
-            id INTEGER PRIMARY KEY AUTOINCREMENT,
-            gate TEXT NOT NULL REFERENCES gates(code),
-            direction TEXT NOT NULL,
-            kind TEXT NOT NULL,
-            sscc TEXT, gtin TEXT, lot TEXT, container TEXT,
-            first_seen REAL NOT NULL, last_seen REAL NOT NULL,
-            frames INTEGER NOT NULL, cameras TEXT NOT NULL,
-            outcome TEXT NOT NULL DEFAULT 'open',
-            reason TEXT,
-            expected_id INTEGER, movement_id TEXT, hold_id INTEGER,
-            settled_at REAL)""",
-        """CREATE INDEX gate_events_gate ON gate_events(gate, id)""",
-        """CREATE INDEX gate_events_outcome ON gate_events(outcome)""",
-        """CREATE TABLE gate_holds (
-            id INTEGER PRIMARY KEY AUTOINCREMENT,
-            gate TEXT NOT NULL REFERENCES gates(code),
-            event_id INTEGER NOT NULL UNIQUE REFERENCES gate_events(id),
-            expected_id INTEGER,
-            direction TEXT NOT NULL,
-            reason TEXT NOT NULL, message TEXT NOT NULL,
-            status TEXT NOT NULL DEFAULT 'open',
-            movement_id TEXT, note TEXT,
-            created_at TEXT NOT NULL, resolved_at TEXT)""",
-        """CREATE INDEX gate_holds_gate ON gate_holds(gate, status, id)""",
-        """CREATE TABLE gate_alerts (
-            id INTEGER PRIMARY KEY,
-            gate TEXT NOT NULL,
-            kind TEXT NOT NULL,
-            message TEXT NOT NULL,
-            event_id INTEGER, hold_id INTEGER,
-            created_at TEXT NOT NULL)""",
-    ]
-    for statement in statements:
-        db.execute(statement)
-
-
-@migrations()
-def m002_plates_and_cloud_lines(db: sqlite_utils.Database) -> None:
-    """Truck plates (a gate option and the event's plate) and expected lines from the cloud.
-
-    A cloud line keeps its cloud id (unique: the same command twice changes nothing) and the
-    change stamp it was sent with. It may name a gate this box does not have (yet) or none
-    at all (any gate of its direction), so ``gate`` loses its NOT NULL and its reference to
-    ``gates``: SQLite cannot drop either in place, hence the rebuild. Nothing refers to
-    ``gate_expected`` by foreign key, so the rebuild is safe with foreign keys on.
-    """
-    statements = [
-        "ALTER TABLE gates ADD COLUMN ocr_plates INTEGER NOT NULL DEFAULT 0",
-        "ALTER TABLE gate_events ADD COLUMN plate TEXT",
-        """CREATE TABLE gate_expected_new (
-            id INTEGER PRIMARY KEY,
-            gate TEXT,
-            direction TEXT NOT NULL CHECK (direction IN ('in', 'out')),
-            sscc TEXT, gtin TEXT, lot TEXT,
-            qty INTEGER NOT NULL, weight_g INTEGER, customer TEXT, reference TEXT,
-            status TEXT NOT NULL DEFAULT 'open',
-            event_id INTEGER, movement_id TEXT,
-            created_at TEXT NOT NULL, done_at TEXT,
-            cloud_id INTEGER, cloud_version INTEGER)""",
-        """INSERT INTO gate_expected_new (id, gate, direction, sscc, gtin, lot, qty, weight_g,
-             customer, reference, status, event_id, movement_id, created_at, done_at)
-           SELECT id, gate, direction, sscc, gtin, lot, qty, weight_g, customer, reference,
-             status, event_id, movement_id, created_at, done_at FROM gate_expected""",
-        "DROP TABLE gate_expected",
-        "ALTER TABLE gate_expected_new RENAME TO gate_expected",
-        "CREATE INDEX gate_expected_sscc ON gate_expected(gate, sscc, status)",
-        "CREATE INDEX gate_expected_gtin ON gate_expected(gate, gtin, status)",
-        "CREATE UNIQUE INDEX gate_expected_cloud ON gate_expected(cloud_id)",
-    ]
-    for statement in statements:
-        db.execute(statement)
 
 
 class GateNotFound(NotFound):
@@ -174,27 +74,6 @@ class HoldResolved(Conflict):
     """The held pallet was accepted or rejected already."""
 
     code = "hold_resolved"
-
-
-@dataclass(frozen=True)
-class Match:
-    """What an event matched among the expected goods."""
-
-    line: dict[str, Any] | None  # the expected line this event claims
-    direction: str  # in | out | both (unresolved on a both gate)
-    duplicate_of: dict[str, Any] | None = None  # an SSCC line already done
-
-
-def open_gates_database(path: Path) -> None:
-    """Create or migrate the edge file (its tables first), then the gate tables."""
-    open_database(path)
-    with open(path.with_suffix(path.suffix + ".lock"), "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        conn = connect(path)
-        try:
-            migrations.apply(sqlite_utils.Database(conn))
-        finally:
-            conn.close()
 
 
 class GateStore(SqliteFile):
@@ -226,7 +105,7 @@ class GateStore(SqliteFile):
                     gate.window_s,
                     int(gate.ocr_containers),
                     int(gate.ocr_plates),
-                    _now_text(),
+                    now_text(),
                 ),
             )
         found = self.get_gate(gate.code)
@@ -257,7 +136,7 @@ class GateStore(SqliteFile):
         cameras = conn.execute(
             "SELECT * FROM gate_cameras WHERE gate = ? ORDER BY code", (code,)
         ).fetchall()
-        return _gate_row(row, cameras)
+        return gate_row(row, cameras)
 
     def gate_config(self, code: str) -> GateConfig:
         row = self._reader().execute("SELECT * FROM gates WHERE code = ?", (code,)).fetchone()
@@ -277,7 +156,7 @@ class GateStore(SqliteFile):
         for row in conn.execute("SELECT * FROM gate_cameras ORDER BY gate, code"):
             cameras.setdefault(row["gate"], []).append(row)
         return [
-            _gate_row(row, cameras.get(row["code"], []))
+            gate_row(row, cameras.get(row["code"], []))
             for row in conn.execute("SELECT * FROM gates ORDER BY code")
         ]
 
@@ -301,7 +180,7 @@ class GateStore(SqliteFile):
                     camera.folder,
                     camera.after,
                     camera.poll_s,
-                    _now_text(),
+                    now_text(),
                 ),
             )
 
@@ -334,7 +213,7 @@ class GateStore(SqliteFile):
         with self._write() as conn:
             if not conn.execute("SELECT 1 FROM gates WHERE code = ?", (gate,)).fetchone():
                 raise GateNotFound(gate)
-            line_id = _insert_expected(conn, gate, line, _now_text())
+            line_id = expected.insert_line(conn, gate, line, now_text())
         found = self.get_expected(line_id or 0)
         assert found is not None
         return found
@@ -345,20 +224,20 @@ class GateStore(SqliteFile):
             .execute("SELECT * FROM gate_expected WHERE id = ?", (line_id,))
             .fetchone()
         )
-        return _expected_row(row) if row else None
+        return expected_row(row) if row else None
 
     def list_expected(
         self, gate: str, *, status: str | None, before_id: int | None, limit: int
     ) -> tuple[int, list[dict[str, Any]], int | None]:
         """The gate's lines and the cloud's lines for any gate of its direction."""
-        directions = _directions(self.gate_config(gate).direction)
+        directions = expected.served_directions(self.gate_config(gate).direction)
         marks = ", ".join("?" * len(directions))
         where = [f"(gate = ? OR (gate IS NULL AND direction IN ({marks})))"]
         args: list[Any] = [gate, *directions]
         if status:
             where.append("status = ?")
             args.append(status)
-        return self._page("gate_expected", where, args, before_id, limit, _expected_row)
+        return self._page("gate_expected", where, args, before_id, limit, expected_row)
 
     def apply_cloud_lines(
         self,
@@ -367,59 +246,11 @@ class GateStore(SqliteFile):
         version: int,
         span: tuple[int, int | None] | None = None,
     ) -> dict[str, int]:
-        """Take the lines of one ``expected`` command from the cloud, in one transaction.
-
-        Keyed by cloud id, so a repeated command changes nothing. A cloud line only ever
-        goes from open to cancelled, received or shipped, and a line this box has claimed,
-        held or done keeps its status: applying commands in any order ends the same way.
-        ``span`` (after_id, through_id or None): this command is the part of the full set
-        of open lines with cloud ids in that range, so open lines here in the range that it
-        does not list, and that existed at ``version``, are no longer expected.
-        """
-        counts = {"added": 0, "closed": 0, "unchanged": 0, "unplaced": 0}
-        now = _now_text()
+        """Take the lines of one ``expected`` command from the cloud, in one transaction
+        (the rules: ``expected.apply_cloud_lines``)."""
+        now = now_text()
         with self._write() as conn:
-            gates = {
-                r["code"]: _directions(r["direction"])
-                for r in conn.execute("SELECT code, direction FROM gates")
-            }
-            for cloud in lines:
-                row = conn.execute(
-                    "SELECT id, status FROM gate_expected WHERE cloud_id = ?", (cloud.id,)
-                ).fetchone()
-                if cloud.status == "open" and row is None:
-                    line = cloud.line
-                    _insert_expected(conn, cloud.gate, line, now, cloud.id, cloud.version)
-                    counts["added"] += 1
-                    if cloud.gate is not None and line.direction not in gates.get(cloud.gate, ()):
-                        counts["unplaced"] += 1  # stored: matched once such a gate exists
-                elif cloud.status != "open" and row is not None and row["status"] == "open":
-                    conn.execute(
-                        """UPDATE gate_expected SET status = ?, cloud_version = ?, done_at = ?
-                           WHERE id = ?""",
-                        (cloud.status, cloud.version, now, row["id"]),
-                    )
-                    counts["closed"] += 1
-                else:
-                    counts["unchanged"] += 1
-            if span is not None:
-                after, through = span
-                listed = {cloud.id for cloud in lines}
-                stale = conn.execute(
-                    """SELECT id, cloud_id FROM gate_expected WHERE cloud_id > ?
-                         AND (? IS NULL OR cloud_id <= ?) AND status = 'open'
-                         AND cloud_version <= ?""",
-                    (after, through, through, version),
-                ).fetchall()
-                for row in stale:
-                    if row["cloud_id"] not in listed:
-                        conn.execute(
-                            """UPDATE gate_expected SET status = 'cancelled', done_at = ?
-                               WHERE id = ?""",
-                            (now, row["id"]),
-                        )
-                        counts["closed"] += 1
-        return counts
+            return expected.apply_cloud_lines(conn, lines, version=version, span=span, now=now)
 
     # --- events -------------------------------------------------------------------------
 
@@ -474,7 +305,7 @@ class GateStore(SqliteFile):
         row = (
             self._reader().execute("SELECT * FROM gate_events WHERE id = ?", (event_id,)).fetchone()
         )
-        return _event_row(row) if row else None
+        return event_row(row) if row else None
 
     def list_events(
         self, gate: str, *, filters: dict[str, str], before_id: int | None, limit: int
@@ -484,7 +315,7 @@ class GateStore(SqliteFile):
             if column in filters:
                 where.append(f"{column} = ?")
                 args.append(filters[column])
-        return self._page("gate_events", where, args, before_id, limit, _event_row)
+        return self._page("gate_events", where, args, before_id, limit, event_row)
 
     def recent_passes(self, gate: str, since: float) -> list[tuple[int, PalletPass]]:
         """Events still open or seen since ``since``, as passes: what a restarted tracker
@@ -525,46 +356,10 @@ class GateStore(SqliteFile):
     # --- what an event means ------------------------------------------------------------
 
     def match_event(self, event_id: int) -> Match:
-        """Claim the expected line this event confirms, once: a repeat returns the same line.
-
-        An SSCC names exactly one line; a GTIN takes the oldest open line for that GTIN whose
-        lot is the event's or unspecified (lines that name an SSCC wait for that SSCC). On a
-        gate for both directions an inbound line wins over an outbound one.
-        """
+        """Claim the expected line this event confirms, once: a repeat returns the same line
+        (the rules: ``expected.claim_line``)."""
         with self._write() as conn:
-            event = conn.execute("SELECT * FROM gate_events WHERE id = ?", (event_id,)).fetchone()
-            gate = conn.execute("SELECT * FROM gates WHERE code = ?", (event["gate"],)).fetchone()
-            if event["expected_id"] is not None:
-                line = conn.execute(
-                    "SELECT * FROM gate_expected WHERE id = ?", (event["expected_id"],)
-                ).fetchone()
-                return Match(_expected_row(line), line["direction"])
-            directions = _directions(gate["direction"])
-            line = _find_line(conn, event, directions)
-            if line is not None:
-                conn.execute(
-                    "UPDATE gate_expected SET status = 'claimed', event_id = ? WHERE id = ?",
-                    (event_id, line["id"]),
-                )
-                conn.execute(
-                    "UPDATE gate_events SET expected_id = ?, direction = ? WHERE id = ?",
-                    (line["id"], line["direction"], event_id),
-                )
-                claimed = conn.execute(
-                    "SELECT * FROM gate_expected WHERE id = ?", (line["id"],)
-                ).fetchone()
-                return Match(_expected_row(claimed), line["direction"])
-            if event["sscc"]:
-                for direction in directions:
-                    done = conn.execute(
-                        """SELECT * FROM gate_expected WHERE (gate = ? OR gate IS NULL)
-                             AND sscc = ? AND direction = ? AND status IN ('received', 'shipped')
-                           ORDER BY id DESC LIMIT 1""",
-                        (event["gate"], event["sscc"], direction),
-                    ).fetchone()
-                    if done is not None:
-                        return Match(None, direction, duplicate_of=_expected_row(done))
-            return Match(None, gate["direction"])
+            return expected.claim_line(conn, event_id)
 
     def finish_event(
         self,
@@ -590,7 +385,7 @@ class GateStore(SqliteFile):
                 conn.execute(
                     """UPDATE gate_expected SET status = ?, movement_id = ?, done_at = ?
                        WHERE id = ?""",
-                    (line_status, movement_id, _now_text(), event["expected_id"]),
+                    (line_status, movement_id, now_text(), event["expected_id"]),
                 )
 
     def hold_event(
@@ -613,7 +408,7 @@ class GateStore(SqliteFile):
                     direction,
                     reason,
                     message,
-                    _now_text(),
+                    now_text(),
                 ),
             )
             hold_id = cursor.lastrowid
@@ -631,7 +426,7 @@ class GateStore(SqliteFile):
             conn.execute(
                 """INSERT INTO gate_alerts (gate, kind, message, event_id, hold_id, created_at)
                    VALUES (?, ?, ?, ?, ?, ?)""",
-                (event["gate"], alert, message, event_id, hold_id, _now_text()),
+                (event["gate"], alert, message, event_id, hold_id, now_text()),
             )
             return hold_id
 
@@ -652,8 +447,8 @@ class GateStore(SqliteFile):
             found = conn.execute(
                 "SELECT * FROM gate_expected WHERE id = ?", (row["expected_id"],)
             ).fetchone()
-            line = _expected_row(found) if found else None
-        return _hold_row(row, event, line)
+            line = expected_row(found) if found else None
+        return hold_row(row, event, line)
 
     def list_holds(
         self, gate: str, *, status: str | None, before_id: int | None, limit: int
@@ -682,7 +477,7 @@ class GateStore(SqliteFile):
             conn.execute(
                 """UPDATE gate_holds SET status = ?, movement_id = ?, note = ?, resolved_at = ?
                    WHERE id = ?""",
-                (status, movement_id, note, _now_text(), hold_id),
+                (status, movement_id, note, now_text(), hold_id),
             )
             conn.execute(
                 "UPDATE gate_events SET outcome = ?, movement_id = COALESCE(?, movement_id)"
@@ -695,7 +490,7 @@ class GateStore(SqliteFile):
                     conn.execute(
                         """UPDATE gate_expected SET status = ?, movement_id = ?, done_at = ?
                            WHERE id = ?""",
-                        (done, movement_id, _now_text(), hold["expected_id"]),
+                        (done, movement_id, now_text(), hold["expected_id"]),
                     )
                 else:  # the line is expected still: a later pass may confirm it
                     conn.execute(
@@ -710,7 +505,7 @@ class GateStore(SqliteFile):
             conn.execute(
                 """INSERT INTO gate_alerts (gate, kind, message, event_id, created_at)
                    VALUES (?, ?, ?, ?, ?)""",
-                (gate, kind, message, event_id, _now_text()),
+                (gate, kind, message, event_id, now_text()),
             )
 
     def list_alerts(
@@ -721,7 +516,7 @@ class GateStore(SqliteFile):
         if gate:
             where.append("gate = ?")
             args.append(gate)
-        return self._page("gate_alerts", where, args, before_id, limit, _alert_row)
+        return self._page("gate_alerts", where, args, before_id, limit, alert_row)
 
     # --- helpers ------------------------------------------------------------------------
 
@@ -748,33 +543,6 @@ class GateStore(SqliteFile):
         more = len(rows) > limit
         rows = rows[:limit]
         return total, [shape(r) for r in rows], rows[-1]["id"] if more and rows else None
-
-
-def _find_line(
-    conn: sqlite3.Connection, event: sqlite3.Row, directions: tuple[str, ...]
-) -> sqlite3.Row | None:
-    """The open line an event confirms: by SSCC in any direction first, then by GTIN."""
-    if event["sscc"]:
-        for direction in directions:
-            line = conn.execute(
-                """SELECT * FROM gate_expected WHERE (gate = ? OR gate IS NULL)
-                     AND direction = ? AND status = 'open' AND sscc = ? ORDER BY id LIMIT 1""",
-                (event["gate"], direction, event["sscc"]),
-            ).fetchone()
-            if line is not None:
-                return line
-    if event["gtin"]:
-        for direction in directions:
-            line = conn.execute(
-                """SELECT * FROM gate_expected WHERE (gate = ? OR gate IS NULL)
-                     AND direction = ? AND status = 'open' AND sscc IS NULL AND gtin = ?
-                     AND (lot IS NULL OR lot = ?)
-                   ORDER BY id LIMIT 1""",
-                (event["gate"], direction, event["gtin"], event["lot"] or ""),
-            ).fetchone()
-            if line is not None:
-                return line
-    return None
 
 
 # --- provisioning (the demo and `cangyun edge gate add`) --------------------------------
@@ -809,168 +577,3 @@ def set_camera_token(db_path: Path, code: str, token: str | None = None) -> str:
         return token
     finally:
         store.close()
-
-
-# --- row shapes -----------------------------------------------------------------------
-
-
-def _insert_expected(
-    conn: sqlite3.Connection,
-    gate: str | None,
-    line: ExpectedLine,
-    created_at: str,
-    cloud_id: int | None = None,
-    cloud_version: int | None = None,
-) -> int | None:
-    """One expected line, entered here (no cloud id) or sent down by the cloud."""
-    cursor = conn.execute(
-        """INSERT INTO gate_expected (gate, direction, sscc, gtin, lot, qty, weight_g, customer,
-             reference, created_at, cloud_id, cloud_version)
-           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
-        (
-            gate,
-            line.direction,
-            line.sscc,
-            line.gtin,
-            line.lot,
-            line.qty,
-            line.weight_g,
-            line.customer,
-            line.reference,
-            created_at,
-            cloud_id,
-            cloud_version,
-        ),
-    )
-    return cursor.lastrowid
-
-
-def _now_text() -> str:
-    return format_ts(datetime.now(UTC))
-
-
-def _ts(seconds: float | None) -> str | None:
-    if seconds is None:
-        return None
-    return format_ts(datetime.fromtimestamp(seconds, UTC))
-
-
-def identity_text(
-    kind: str,
-    sscc: str | None,
-    gtin: str | None,
-    lot: str | None,
-    container: str | None,
-    plate: str | None = None,
-) -> str:
-    """What went through as people read it: the SSCC, (01)GTIN(10)lot, the container or the
-    truck's plate."""
-    if kind == "sscc" and sscc:
-        return sscc
-    if kind == "gtin" and gtin:
-        return f"(01){gtin}" + (f"(10){lot}" if lot else "")
-    if kind == "plate" and plate:
-        return plate
-    return container or ""
-
-
-def _directions(gate_direction: str) -> tuple[str, ...]:
-    return ("in", "out") if gate_direction == "both" else (gate_direction,)
-
-
-def _gate_row(row: sqlite3.Row, cameras: list[sqlite3.Row]) -> dict[str, Any]:
-    return {
-        "code": row["code"],
-        "direction": row["direction"],
-        "window_s": row["window_s"],
-        "ocr_containers": bool(row["ocr_containers"]),
-        "ocr_plates": bool(row["ocr_plates"]),
-        "created_at": row["created_at"],
-        "cameras": [_camera_row(c) for c in cameras],
-    }
-
-
-def _camera_row(row: sqlite3.Row) -> dict[str, Any]:
-    data: dict[str, Any] = {"code": row["code"], "kind": row["kind"]}
-    if row["kind"] == "stream":
-        data.update(url=row["url"], fps=row["fps"])
-    elif row["kind"] == "folder":
-        data.update(folder=row["folder"], after=row["after"], poll_s=row["poll_s"])
-    return data
-
-
-def _expected_row(row: sqlite3.Row) -> dict[str, Any]:
-    return {
-        "id": row["id"],
-        "gate": row["gate"],
-        "direction": row["direction"],
-        "sscc": row["sscc"],
-        "gtin": row["gtin"],
-        "lot": row["lot"],
-        "qty": row["qty"],
-        "weight_kg": grams_to_kg(row["weight_g"]) if row["weight_g"] is not None else None,
-        "customer": row["customer"],
-        "reference": row["reference"],
-        "status": row["status"],
-        "event_id": row["event_id"],
-        "movement_id": row["movement_id"],
-        "created_at": row["created_at"],
-        "done_at": row["done_at"],
-        "source": "edge" if row["cloud_id"] is None else "cloud",
-        "cloud_id": row["cloud_id"],
-    }
-
-
-def _event_row(row: sqlite3.Row) -> dict[str, Any]:
-    return {
-        "id": row["id"],
-        "gate": row["gate"],
-        "direction": row["direction"],
-        "kind": row["kind"],
-        "identity": identity_text(
-            row["kind"], row["sscc"], row["gtin"], row["lot"], row["container"], row["plate"]
-        ),
-        "sscc": row["sscc"],
-        "gtin": row["gtin"],
-        "lot": row["lot"],
-        "container": row["container"],
-        "plate": row["plate"],
-        "first_seen": _ts(row["first_seen"]),
-        "last_seen": _ts(row["last_seen"]),
-        "frames": row["frames"],
-        "cameras": orjson.loads(row["cameras"]),
-        "outcome": row["outcome"],
-        "reason": row["reason"],
-        "expected_id": row["expected_id"],
-        "movement_id": row["movement_id"],
-        "hold_id": row["hold_id"],
-    }
-
-
-def _hold_row(row: sqlite3.Row, event: sqlite3.Row, line: dict[str, Any] | None) -> dict[str, Any]:
-    return {
-        "id": row["id"],
-        "gate": row["gate"],
-        "direction": row["direction"],
-        "reason": row["reason"],
-        "message": row["message"],
-        "status": row["status"],
-        "movement_id": row["movement_id"],
-        "note": row["note"],
-        "created_at": row["created_at"],
-        "resolved_at": row["resolved_at"],
-        "event": _event_row(event),
-        "expected": line,
-    }
-
-
-def _alert_row(row: sqlite3.Row) -> dict[str, Any]:
-    return {
-        "id": row["id"],
-        "gate": row["gate"],
-        "kind": row["kind"],
-        "message": row["message"],
-        "event_id": row["event_id"],
-        "hold_id": row["hold_id"],
-        "created_at": row["created_at"],
-    }

@@ -15,7 +15,8 @@ from cangyun.box_settings import EdgeSettings
 from edge import gates
 from edge.app import create_app
 from edge.gates import pipeline, tracker
-from edge.gates.store import GateStore, migrations
+from edge.gates.schema import migrations
+from edge.gates.store import GateStore
 from edge.store import connect, open_database
 from tests.support.plates import truck_jpeg
 
