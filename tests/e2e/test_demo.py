@@ -10,6 +10,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -20,6 +21,11 @@ from PIL import Image
 from cangyun.movement import parse_movement
 from cangyun.processes import free_port, port_open
 from edge.store import EdgeStore
+from tests.support.polling import eventually
+
+START_S = 120.0  # a cold start of every service on a busy CI box
+SYNC_S = 60.0  # a movement or a licence reaches the other side within seconds
+PORTS_FREED_S = 30.0
 
 READY_KEYS = {
     "edge_url",
@@ -70,19 +76,36 @@ class DemoRun:
             stderr=self.log,
             text=True,
         )
+        self.stdout: list[str] = []
+        threading.Thread(target=self._read_stdout, daemon=True, name="demo-stdout").start()
         self.ready = self._wait_ready()
 
-    def _wait_ready(self, timeout: float = 120) -> dict:
-        deadline = time.monotonic() + timeout
+    def _read_stdout(self) -> None:
         assert self.proc.stdout is not None
-        while time.monotonic() < deadline:
-            line = self.proc.stdout.readline()
-            if line.startswith("READY "):
-                return json.loads(line[len("READY ") :])
-            if not line and self.proc.poll() is not None:
-                break
-        self.log.seek(0)
-        raise AssertionError(f"no READY line; demo said:\n{self.log.read()[-3000:]}")
+        for line in self.proc.stdout:  # until the demo exits and its stdout closes
+            self.stdout.append(line)
+        self.stdout.append("")  # the end
+
+    def _wait_ready(self) -> dict:
+        def ready_or_ended() -> dict | str | None:
+            """The READY line, or "ended" once the demo has exited without printing one."""
+            for line in self.stdout:
+                if line.startswith("READY "):
+                    return json.loads(line[len("READY ") :])
+                if not line:
+                    return "ended"
+            return None
+
+        found = eventually(
+            ready_or_ended,
+            timeout=START_S,
+            interval=0.2,
+            what="the demo's READY line",
+            context=self.diagnostics,
+        )
+        if found == "ended":
+            raise AssertionError(f"no READY line; the demo ended:\n{self.diagnostics()}")
+        return found
 
     def stop(self, sig: int = signal.SIGINT) -> None:
         self.proc.send_signal(sig)
@@ -103,15 +126,6 @@ class DemoRun:
 
     def ports_closed(self) -> bool:
         return not any(port_open("127.0.0.1", p) for p in self.ports.values())
-
-
-def wait_for(predicate, timeout=30.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.2)
-    return False
 
 
 def cloud_total(ready) -> int:
@@ -146,7 +160,12 @@ def test_demo_runs_stops_and_resumes(tmp_path, ports):
         timeout=10,
     )
     assert response.status_code == 201
-    assert wait_for(lambda: cloud_total(ready) == 1)
+    eventually(
+        lambda: cloud_total(ready) == 1,
+        timeout=SYNC_S,
+        what="the movement in the cloud",
+        context=run.diagnostics,
+    )
     edge_auth = {"Authorization": f"Bearer {ready['edge_token']}"}
 
     def licence() -> dict:
@@ -155,7 +174,12 @@ def test_demo_runs_stops_and_resumes(tmp_path, ports):
         ).json()
 
     # The demo tenant bought 专业版 with OCR: the box holds that licence once it said hello.
-    assert wait_for(lambda: licence()["state"] == "valid"), licence()
+    eventually(
+        lambda: licence()["state"] == "valid",
+        timeout=SYNC_S,
+        what="a valid licence at the box",
+        context=lambda: f"the box holds {licence()}\n{run.diagnostics()}",
+    )
     assert licence()["edition"] == "professional" and "ocr_scanning" in licence()["add_ons"]
     # The demo gate takes frames with its own camera token.
     frame = io.BytesIO()
@@ -190,7 +214,12 @@ def test_demo_runs_stops_and_resumes(tmp_path, ports):
 
     run.stop(signal.SIGINT)
     assert run.proc.returncode == 0
-    assert wait_for(run.ports_closed, 15), "Ctrl-C left a child process listening"
+    eventually(
+        run.ports_closed,
+        timeout=PORTS_FREED_S,
+        what="every port closed: Ctrl-C left a child process listening",
+        context=run.diagnostics,
+    )
 
     # While the box is down, movements waiting in its outbox (recorded before the stop).
     edge_db = data_dir / "edge" / "edge.sqlite"
@@ -211,7 +240,12 @@ def test_demo_runs_stops_and_resumes(tmp_path, ports):
 
     again = DemoRun(data_dir, ports)
     assert again.ready == ready  # same tenant, device, tokens and logins
-    assert wait_for(lambda: cloud_total(ready) == 4), "the outbox did not drain"
+    eventually(
+        lambda: cloud_total(ready) == 4,
+        timeout=SYNC_S,
+        what="the outbox to drain into the cloud",
+        context=again.diagnostics,
+    )
     again.stop(signal.SIGTERM)
 
 
@@ -221,7 +255,12 @@ def test_demo_after_a_crash_of_the_supervisor(tmp_path, ports):
     os.kill(run.proc.pid, signal.SIGKILL)
     run.proc.wait(10)
     # Children die with their supervisor (kernel parent-death signal): no port stays taken.
-    assert wait_for(run.ports_closed, 20)
+    eventually(
+        run.ports_closed,
+        timeout=PORTS_FREED_S,
+        what="every port closed: a child outlived its supervisor",
+        context=run.diagnostics,
+    )
     again = DemoRun(data_dir, ports)
     assert again.ready["cloud_token"] == run.ready["cloud_token"]
     again.stop()
@@ -237,5 +276,10 @@ def test_demo_with_the_embedded_broker(tmp_path, ports):
         timeout=10,
     )
     assert response.status_code == 201
-    assert wait_for(lambda: cloud_total(ready) == 1)
+    eventually(
+        lambda: cloud_total(ready) == 1,
+        timeout=SYNC_S,
+        what="the movement in the cloud",
+        context=run.diagnostics,
+    )
     run.stop()

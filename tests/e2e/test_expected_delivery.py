@@ -5,25 +5,13 @@ the cloud ledger, and the cloud closes the line."""
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable
-from typing import Any
-
 import pytest
 
 from tests.support.gate_media import make_pallets, snapshot_jpeg
 from tests.support.labels import require_fonts
+from tests.support.polling import eventually
 
-
-def wait_until(predicate: Callable[[], Any], what: str, stack, timeout: float = 60.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value or time.monotonic() > deadline:
-            break
-        time.sleep(0.25)
-    assert value, f"timed out waiting for {what}\n{stack.tails()}"
-    return value
+ARRIVAL_S = 60.0  # the sweeps run every half second; this bounds a busy CI box
 
 
 @pytest.fixture(scope="module")
@@ -73,15 +61,23 @@ def test_a_cloud_asn_line_reaches_the_gate_and_its_receipt_comes_back(make_stack
         items = stack.edge("GET", "/api/v1/gates/dock-1/expected").json()["items"]
         return {item["cloud_id"]: item for item in items if item["source"] == "cloud"}
 
-    arrived = wait_until(lambda: len(edge_lines()) == 2 and edge_lines(), "the lines", stack)
+    arrived = eventually(
+        lambda: len(edge_lines()) == 2 and edge_lines(),
+        timeout=ARRIVAL_S,
+        what="both lines at the box",
+        context=stack.tails,
+    )
     assert arrived[line["id"]]["status"] == "open"
     assert arrived[line["id"]]["sscc"] == arriving.sscc
 
     # A line cancelled in the cloud is dropped by the box.
     cancel = stack.cloud("DELETE", f"/api/v1/warehouses/sh-01/expected/{other['id']}")
     assert cancel.status_code == 200, cancel.text
-    wait_until(
-        lambda: edge_lines()[other["id"]]["status"] == "cancelled", "the cancellation", stack
+    eventually(
+        lambda: edge_lines()[other["id"]]["status"] == "cancelled",
+        timeout=ARRIVAL_S,
+        what="the cancellation at the box",
+        context=stack.tails,
     )
 
     # The pallet comes through the door: a camera pushes a snapshot with its label.
@@ -97,7 +93,7 @@ def test_a_cloud_asn_line_reaches_the_gate_and_its_receipt_comes_back(make_stack
         items = stack.edge("GET", "/api/v1/gates/dock-1/events").json()["items"]
         return next((e for e in items if e["outcome"] != "open"), None)
 
-    settled = wait_until(event, "the gate event", stack)
+    settled = eventually(event, timeout=ARRIVAL_S, what="the gate event", context=stack.tails)
     assert (settled["outcome"], settled["sscc"]) == ("received", arriving.sscc)
     assert edge_lines()[line["id"]]["status"] == "received"
 
@@ -105,7 +101,9 @@ def test_a_cloud_asn_line_reaches_the_gate_and_its_receipt_comes_back(make_stack
     def in_ledger() -> list[dict]:
         return stack.cloud("GET", "/api/v1/movements").json()["items"]
 
-    (movement,) = wait_until(in_ledger, "the receipt in the cloud ledger", stack)
+    (movement,) = eventually(
+        in_ledger, timeout=ARRIVAL_S, what="the receipt in the cloud ledger", context=stack.tails
+    )
     assert (movement["type"], movement["sscc"], movement["qty"], movement["customer"]) == (
         "receive",
         arriving.sscc,
@@ -118,6 +116,11 @@ def test_a_cloud_asn_line_reaches_the_gate_and_its_receipt_comes_back(make_stack
         items = stack.cloud("GET", "/api/v1/warehouses/sh-01/expected?reference=ASN-E2E-1")
         return {item["id"]: item for item in items.json()["items"]}[line["id"]]
 
-    closed = wait_until(lambda: cloud_line()["status"] == "received" and cloud_line(), "", stack)
+    closed = eventually(
+        lambda: cloud_line()["status"] == "received" and cloud_line(),
+        timeout=ARRIVAL_S,
+        what="the cloud to close its line",
+        context=stack.tails,
+    )
     assert closed["movement_id"] == movement["movement_id"]
     assert edge_lines()[line["id"]]["status"] == "received"  # and the box keeps it so

@@ -4,23 +4,32 @@ box then answers to it offline: new receipts refused once the quota is used up, 
 
 from __future__ import annotations
 
-import time
-
 import sqlalchemy as sa
 
 from cloud_api.platform.schema import packages
+from tests.support.polling import eventually
 
 RECEIPT = {"type": "receive", "sku": "A-1", "qty": 5, "weight_kg": 10, "customer": "acme"}
 SHIPMENT = {"type": "ship", "sku": "A-1", "qty": 1, "customer": "acme"}
 
 
 def wait_for_licence(stack, predicate, timeout: float = 60.0) -> dict:
-    deadline = time.monotonic() + timeout
-    while True:
-        held = stack.edge("GET", "/api/v1/licence").json()
-        if predicate(held) or time.monotonic() > deadline:
-            return held
-        time.sleep(0.2)
+    """The box's licence once predicate holds for it; the sweep runs every second."""
+
+    def licence() -> dict:
+        return stack.edge("GET", "/api/v1/licence").json()
+
+    def held() -> dict | None:
+        body = licence()
+        return body if predicate(body) else None
+
+    return eventually(
+        held,
+        timeout=timeout,
+        interval=0.2,
+        what="the licence at the box",
+        context=lambda: f"the box holds {licence()}\n{stack.tails()}",
+    )
 
 
 def test_a_paid_package_reaches_the_box_and_a_used_up_quota_locks_receipts(make_stack):
