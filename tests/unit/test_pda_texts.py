@@ -11,6 +11,7 @@ TEXTS = ROOT / "edge" / "pda" / "static" / "pda" / "i18n.js"
 SOURCES = {
     "edge/api.py": r"ApiError\(\s*\d{3},\s*\"([a-z_]+)\"",
     "edge/scanning.py": r"ApiError\(\s*\d{3},\s*\"([a-z_]+)\"",
+    "edge/store.py": r"\n    code = \"([a-z_]+)\"",
     "edge/operators.py": r"(?:Operator|Login|Account)\w*\(\s*\"([a-z_]+)\"",
     "edge/licence.py": r"\"(licence_[a-z_]+|quota_exhausted|feature_not_in_licence)\"",
     "edge/stock.py": r"StockError\(\s*\"([a-z_]+)\"",
