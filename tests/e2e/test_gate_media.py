@@ -6,19 +6,16 @@ or never answer."""
 from __future__ import annotations
 
 import socket
-import time
-from dataclasses import replace
 
 import pytest
 
-from cangyun.box_settings import EdgeSettings
 from edge import gates
-from edge.app import create_app
 from edge.gates import pipeline, sources, tracker
 from edge.gates.model import GateConfig, stream_camera
 from edge.gates.sources import StreamReader
 from tests.support.gate_media import GateScene, MediaServer, encode_jpeg, make_pallets, write_mp4
 from tests.support.labels import require_fonts
+from tests.support.polling import eventually
 
 SAMPLE_FPS = 5.0  # the scene runs at 10 fps: every other frame is skipped
 
@@ -47,28 +44,9 @@ def mjpeg_frames(scene):
 
 
 @pytest.fixture
-def edge_app(tmp_path):
-    base = EdgeSettings()
-    settings = replace(
-        base,
-        device=replace(base.device, device="edge-1"),
-        edge=replace(base.edge, data_dir=tmp_path / "edge", api_token="cy_t"),
-    )
-    app = create_app(settings)
-    app.extensions["cangyun.gate_store"].create_gate(GateConfig("dock-1", "in"), "cyc_t")
-    yield app
-    gates.close(app)
-    app.extensions["cangyun.edge_store"].close()
-
-
-def wait_for(predicate, timeout: float, message: str):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {message}")
+def edge_app(edge_app):
+    edge_app.extensions["cangyun.gate_store"].create_gate(GateConfig("dock-1", "in"), "cyc_t")
+    return edge_app
 
 
 def camera_status(app, camera: str = "cam-1") -> dict:
@@ -83,9 +61,10 @@ def settled_events(app) -> list[dict]:
         _total, items, _next = store.list_events("dock-1", filters={}, before_id=None, limit=100)
         return items if items and all(e["outcome"] != "open" for e in items) else None
 
-    wait_for(ready, 10, "events to settle")
-    time.sleep(tracker.SETTLE_S + 0.3)  # nothing new trickles in afterwards
-    return wait_for(ready, 10, "events to settle")
+    # Every test stops the gates first: with the worker gone, nothing new trickles in.
+    hub = app.extensions["cangyun.gate_hub"]
+    eventually(lambda: not hub.running, timeout=30, what="the gate worker to stop")
+    return eventually(ready, timeout=30, what="events to settle")
 
 
 def assert_one_event_per_pallet(app, scene) -> None:
@@ -106,10 +85,10 @@ def test_an_mp4_over_http_makes_one_event_per_pallet(edge_app, scene, tmp_path):
     with MediaServer(mp4=clip) as server:
         start_stream(edge_app, f"{server.base_url}/clip.mp4")
         # Played in real time to its end once; then the "camera" is gone and retried.
-        wait_for(
+        eventually(
             lambda: camera_status(edge_app).get("failures", 0) >= 1,
-            scene.duration_s + 30,
-            "the clip to end",
+            timeout=scene.duration_s + 30,
+            what="the clip to end",
         )
         gates.stop(edge_app)
     status = camera_status(edge_app)
@@ -123,8 +102,14 @@ def test_an_mp4_over_http_makes_one_event_per_pallet(edge_app, scene, tmp_path):
 def test_an_mjpeg_stream_makes_one_event_per_pallet(edge_app, scene, mjpeg_frames):
     with MediaServer(mjpeg=mjpeg_frames, fps=scene.fps) as server:
         start_stream(edge_app, f"{server.base_url}/stream.mjpg")
-        wait_for(lambda: server.finished, scene.duration_s + 30, "the stream to be played")
-        wait_for(lambda: camera_status(edge_app).get("failures", 0) >= 1, 10, "the stream to end")
+        eventually(
+            lambda: server.finished, timeout=scene.duration_s + 30, what="the stream to be played"
+        )
+        eventually(
+            lambda: camera_status(edge_app).get("failures", 0) >= 1,
+            timeout=30,
+            what="the stream to end",
+        )
         gates.stop(edge_app)
         assert server.connections >= 1
     assert_one_event_per_pallet(edge_app, scene)
@@ -138,8 +123,14 @@ def test_a_camera_that_drops_off_mid_stream_reconnects(edge_app, scene, mjpeg_fr
     cut = second_in_view + 8
     with MediaServer(mjpeg=mjpeg_frames, fps=scene.fps, drop_after=cut) as server:
         start_stream(edge_app, f"{server.base_url}/stream.mjpg")
-        wait_for(lambda: server.finished, scene.duration_s + 30, "the stream to be played")
-        wait_for(lambda: camera_status(edge_app).get("failures", 0) >= 2, 10, "the stream to end")
+        eventually(
+            lambda: server.finished, timeout=scene.duration_s + 30, what="the stream to be played"
+        )
+        eventually(
+            lambda: camera_status(edge_app).get("failures", 0) >= 2,
+            timeout=30,
+            what="the stream to end",
+        )
         gates.stop(edge_app)
         assert server.dropped and server.connections >= 2
     status = camera_status(edge_app)
@@ -166,14 +157,18 @@ def test_a_camera_that_never_answers_is_retried_with_backoff(edge_app):
     try:
         url = f"http://127.0.0.1:{silent.getsockname()[1]}/video.mjpg"
         start_stream(edge_app, url)
-        wait_for(lambda: camera_status(edge_app).get("failures", 0) >= 2, 30, "two failures")
+        eventually(
+            lambda: camera_status(edge_app).get("failures", 0) >= 2, timeout=30, what="two failures"
+        )
         status = camera_status(edge_app)
         assert status["state"] in ("retrying", "connecting")
         assert "no video" in status["last_error"] or "no answer" in status["last_error"]
         assert status["received"] == 0
         source = edge_app.extensions[gates.SOURCES].sources()[("dock-1", "cam-1")]
         gates.stop(edge_app)
-        wait_for(lambda: not source.alive, sources.OPEN_TIMEOUT_S + 10, "the reader to end")
+        eventually(
+            lambda: not source.alive, timeout=sources.OPEN_TIMEOUT_S + 10, what="the reader to end"
+        )
     finally:
         silent.close()
 
@@ -187,13 +182,13 @@ def test_a_closed_port_is_retried_and_stops_cleanly():
     reader = StreamReader(camera, got.submit, got.report)
     reader.start()
     try:
-        wait_for(lambda: reader.failures >= 3, 30, "three failures")
+        eventually(lambda: reader.failures >= 3, timeout=30, what="three failures")
         assert got.states["last_error"] == f"connection refused by 127.0.0.1:{port}"
         assert got.states["state"] in ("retrying", "connecting")
         assert got.frames == []
     finally:
         reader.stop()
-    wait_for(lambda: not reader.alive, 10, "the reader to end")
+    eventually(lambda: not reader.alive, timeout=30, what="the reader to end")
     assert got.states["state"] == "stopped"
 
 
@@ -203,7 +198,7 @@ def test_passwords_in_stream_urls_are_not_reported():
     reader = StreamReader(camera, got.submit, got.report)
     reader.start()
     try:
-        wait_for(lambda: reader.failures >= 1, 30, "a failure")
+        eventually(lambda: reader.failures >= 1, timeout=30, what="a failure")
     finally:
         reader.stop()
     assert "s3cret" not in repr(got.states) and got.states["url"].startswith("rtsp://admin:***@")

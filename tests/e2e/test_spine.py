@@ -11,6 +11,7 @@ import pytest
 import requests
 
 from tests.e2e.conftest import assert_converged, workload
+from tests.support.polling import eventually
 from tests.support.workload import post_all
 
 N = 10_000
@@ -202,14 +203,14 @@ def test_sigterm_stops_the_sync_agent_cleanly_and_the_cloud_sees_it_offline(make
     def online() -> bool:
         return stack.cloud("GET", "/api/v1/devices/sh-01-edge1/sync").json()["online"]
 
-    deadline = time.monotonic() + 10
-    while not online() and time.monotonic() < deadline:
-        time.sleep(0.2)
-    assert online()
+    eventually(online, timeout=30, interval=0.2, what="the box online", context=stack.tails)
     assert stack.processes["sync"].stop() == 0
-    deadline = time.monotonic() + 10
-    while online() and time.monotonic() < deadline:
-        time.sleep(0.2)
-    assert not online()
+    eventually(
+        lambda: not online(),
+        timeout=30,
+        interval=0.2,
+        what="the cloud to see the box offline",
+        context=stack.tails,
+    )
     assert "sync agent stopped" in stack.processes["sync"].tail()
     assert stack.sync_status()["online"] is False

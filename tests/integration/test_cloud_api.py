@@ -14,22 +14,17 @@ from cangyun import wire
 from cangyun.timeutil import utcnow
 from cloud_api import provisioning
 from cloud_api.accounts import store as accounts
-from cloud_api.app import create_app
 from cloud_api.ledger.ingest import IngestService
 from cloud_api.platform.schema import metadata
-from cloud_api.settings import CloudSection, CloudSettings, MqttSection
 from cloud_api.sites import registry
 
 EPOCH = "e" * 32
 
 
 @pytest.fixture
-def cloud(database_url, tmp_path):
-    settings = CloudSettings(
-        cloud=CloudSection(data_dir=tmp_path / "cloud", database_url=database_url),
-        mqtt=MqttSection(password="x"),
-    )
-    engine = provisioning.init(settings)
+def two_tenants(cloud):
+    """acme and bright, each with a warehouse, an edge box and five receipts filed."""
+    settings, engine = cloud.settings, cloud.engine
     tokens = {}
     for tenant, warehouse, device in (("acme", "sh-01", "edge-a"), ("bright", "bj-01", "edge-b")):
         tokens[tenant] = provisioning.create_tenant(
@@ -64,18 +59,16 @@ def cloud(database_url, tmp_path):
             wire.DeviceAddress(tenant, warehouse, device).topic(wire.UP_TX),
             wire.encode_batch(device, EPOCH, 1, items, "2026-11-26T01:00:00+00:00"),
         )
-    app = create_app(settings, engine=engine)
-    with app.test_client() as client:
+    with cloud.app.test_client() as client:
         yield client, tokens, engine
-    engine.dispose()
 
 
 def get(client, token, path):
     return client.get(path, headers={"Authorization": f"Bearer {token}"})
 
 
-def test_movements_page_with_total_and_cursor(cloud):
-    client, tokens, _ = cloud
+def test_movements_page_with_total_and_cursor(two_tenants):
+    client, tokens, _ = two_tenants
     first = get(client, tokens["acme"], "/api/v1/movements?limit=2").get_json()
     assert first["total"] == 5
     assert [m["seq"] for m in first["items"]] == [1, 2]
@@ -98,8 +91,8 @@ def test_movements_page_with_total_and_cursor(cloud):
         ("sku=B", 0),
     ],
 )
-def test_movement_filters(cloud, query, total):
-    client, tokens, _ = cloud
+def test_movement_filters(two_tenants, query, total):
+    client, tokens, _ = two_tenants
     assert get(client, tokens["acme"], f"/api/v1/movements?{query}").get_json()["total"] == total
 
 
@@ -115,15 +108,15 @@ def test_movement_filters(cloud, query, total):
         "gtin=123",
     ],
 )
-def test_bad_parameters_are_400(cloud, query):
-    client, tokens, _ = cloud
+def test_bad_parameters_are_400(two_tenants, query):
+    client, tokens, _ = two_tenants
     response = get(client, tokens["acme"], f"/api/v1/movements?{query}")
     assert response.status_code == 400
     assert response.get_json()["error"]["code"] in ("invalid_parameter", "invalid_cursor")
 
 
-def test_stock_per_warehouse_owner_goods_lot(cloud):
-    client, tokens, _ = cloud
+def test_stock_per_warehouse_owner_goods_lot(two_tenants):
+    client, tokens, _ = two_tenants
     items = get(client, tokens["acme"], "/api/v1/stock").get_json()["items"]
     assert {(i["warehouse"], i["sku"], i["lot"], i["qty"], i["weight_kg"]) for i in items} == {
         ("sh-01", "A", "L1", 1 + 3 + 5, 13.5),
@@ -131,15 +124,15 @@ def test_stock_per_warehouse_owner_goods_lot(cloud):
     }
 
 
-def test_device_sync_view(cloud):
-    client, tokens, _ = cloud
+def test_device_sync_view(two_tenants):
+    client, tokens, _ = two_tenants
     view = get(client, tokens["acme"], "/api/v1/devices/edge-a/sync").get_json()
     assert (view["watermark"], view["filed"], view["lag"], view["epoch"]) == (5, 5, 0, EPOCH)
     assert get(client, tokens["acme"], "/api/v1/devices").get_json()["total"] == 1
 
 
-def test_tenants_never_see_each_other(cloud):
-    client, tokens, _ = cloud
+def test_tenants_never_see_each_other(two_tenants):
+    client, tokens, _ = two_tenants
     movements = get(client, tokens["bright"], "/api/v1/movements").get_json()
     assert {m["device"] for m in movements["items"]} == {"edge-b"}
     assert {
@@ -149,8 +142,8 @@ def test_tenants_never_see_each_other(cloud):
     assert get(client, tokens["bright"], "/api/v1/movements?device=edge-a").get_json()["total"] == 0
 
 
-def test_tokens_missing_forged_expired_are_401(cloud):
-    client, tokens, engine = cloud
+def test_tokens_missing_forged_expired_are_401(two_tenants):
+    client, tokens, engine = two_tenants
     assert client.get("/api/v1/movements").status_code == 401
     assert get(client, "cy_forged", "/api/v1/movements").status_code == 401
     tenant_id = registry.tenant_by_code(engine, "acme")["id"]
@@ -165,8 +158,8 @@ def test_tokens_missing_forged_expired_are_401(cloud):
     assert get(client, expired, "/api/v1/movements").status_code == 401
 
 
-def test_login_gives_a_token_that_works(cloud):
-    client, _, _ = cloud
+def test_login_gives_a_token_that_works(two_tenants):
+    client, _, _ = two_tenants
     bad = client.post("/api/v1/auth/login", json={"email": "boss@acme.test", "password": "nope"})
     assert (bad.status_code, bad.get_json()["error"]["code"]) == (401, "invalid_credentials")
     good = client.post(
@@ -180,8 +173,8 @@ def test_login_gives_a_token_that_works(cloud):
     )
 
 
-def test_openapi_covers_every_api_route(cloud):
-    client, _, _ = cloud
+def test_openapi_covers_every_api_route(two_tenants):
+    client, _, _ = two_tenants
     spec = client.get("/api/v1/openapi.json").get_json()
     documented = {(p, m) for p, ops in spec["paths"].items() for m in ops}
     for rule in client.application.url_map.iter_rules():
@@ -191,8 +184,8 @@ def test_openapi_covers_every_api_route(cloud):
                 assert (path, method.lower()) in documented, f"{method} {path} undocumented"
 
 
-def test_migrations_create_exactly_the_schema_in_code(cloud):
-    _, _, engine = cloud
+def test_migrations_create_exactly_the_schema_in_code(two_tenants):
+    _, _, engine = two_tenants
     with engine.connect() as conn:
         diff = compare_metadata(MigrationContext.configure(conn), metadata)
     assert diff == []

@@ -14,17 +14,12 @@ import paho.mqtt.client as mqtt
 import pytest
 
 from cangyun import wire
-from cangyun.box_settings import EdgeSettings
 from cangyun.timeutil import format_ts, utcnow
 from cloud_api.ledger.ingest import IngestService
-from edge import gates
-from edge.app import create_app
 from edge.gates import outcomes, tracker
 from edge.gates.store import GateStore
-from sync_agent.agent import SyncAgent
 from tests.support.cloud import make_cloud
 
-TOKEN = "cy_test-token"
 WAREHOUSE, DEVICE = "sh-01", "sh-edge-1"
 EPOCH = "e" * 32
 SSCC = ["069123456789012340", "069123456789012357", "069123456789012364"]
@@ -34,7 +29,7 @@ GTIN = "06901234567892"
 class Site:
     """One tenant's cloud, and its edge box with a sync agent that is not on any broker."""
 
-    def __init__(self, tmp_path) -> None:
+    def __init__(self, tmp_path, edge_settings, make_edge_app, make_sync_agent) -> None:
         self.cloud = make_cloud(tmp_path, f"sqlite:///{tmp_path / 'cloud.sqlite'}")
         owner = self.cloud.register("冷链仓储", "owner@edge-exp.test")
         self.token = owner["token"]
@@ -46,25 +41,15 @@ class Site:
             assert self.cloud.call("POST", path, self.token, json=body).status_code == 201
         self.service = IngestService(self.cloud.engine)
         self.address = wire.DeviceAddress(owner["tenant"], WAREHOUSE, DEVICE)
-        base = EdgeSettings()
+        box = edge_settings.device
         self.settings = replace(
-            base,
-            device=replace(base.device, tenant=owner["tenant"], warehouse=WAREHOUSE, device=DEVICE),
-            edge=replace(base.edge, data_dir=tmp_path / "edge", api_token=TOKEN),
+            edge_settings,
+            device=replace(box, tenant=owner["tenant"], warehouse=WAREHOUSE, device=DEVICE),
         )
-        self.app = create_app(self.settings)
+        self.app = make_edge_app(self.settings)
         self.client = self.app.test_client()
-        self.client.environ_base["HTTP_AUTHORIZATION"] = f"Bearer {TOKEN}"
-        self.agent = SyncAgent(self.settings)
-
-    def close(self) -> None:
-        if self.agent._gates is not None:
-            self.agent._gates.close()
-        self.agent.outbox.close()
-        self.agent._lock_file.close()
-        gates.close(self.app)
-        self.app.extensions["cangyun.edge_store"].close()
-        self.cloud.engine.dispose()
+        self.client.environ_base["HTTP_AUTHORIZATION"] = f"Bearer {self.settings.edge.api_token}"
+        self.agent = make_sync_agent(self.settings)
 
     # the cloud
 
@@ -128,10 +113,10 @@ class Site:
 
 
 @pytest.fixture
-def site(tmp_path):
-    made = Site(tmp_path)
+def site(tmp_path, edge_settings, make_edge_app, make_sync_agent):
+    made = Site(tmp_path, edge_settings, make_edge_app, make_sync_agent)
     yield made
-    made.close()
+    made.cloud.engine.dispose()
 
 
 def test_the_full_set_lands_once_however_often_it_is_sent(site):

@@ -4,16 +4,13 @@ and the edge API with a session cookie (CSRF header, operator on the movement, u
 from __future__ import annotations
 
 import sqlite3
-from dataclasses import replace
 
 import pytest
 from click.testing import CliRunner
 
-from cangyun.box_settings import EdgeSettings
 from cangyun.cli import main
 from cangyun.settings import dump_settings
 from edge.api import SESSION_COOKIE
-from edge.app import create_app
 from edge.operators import (
     AccountDisabled,
     AccountLocked,
@@ -25,7 +22,6 @@ from edge.operators import (
     ensure_operator,
 )
 
-TOKEN = "cy_operator-tests"
 PDA = {"X-Requested-With": "cangyun-pda"}
 
 
@@ -38,32 +34,22 @@ class Clock:
 
 
 @pytest.fixture
-def settings(tmp_path):
-    base = EdgeSettings()
-    return replace(
-        base,
-        device=replace(base.device, tenant="acme", warehouse="sh-01", device="edge-1"),
-        edge=replace(base.edge, data_dir=tmp_path / "edge", api_token=TOKEN),
-    )
-
-
-@pytest.fixture
 def clock():
     return Clock()
 
 
 @pytest.fixture
-def operators(settings, clock):
+def operators(edge_settings, clock):
     store = OperatorStore(
-        settings.database_path, session_s=3600, policy=LockoutPolicy(5, 900), clock=clock
+        edge_settings.database_path, session_s=3600, policy=LockoutPolicy(5, 900), clock=clock
     )
     yield store
     store.close()
 
 
-def test_passwords_are_stored_as_argon2id_hashes_only(operators, settings):
+def test_passwords_are_stored_as_argon2id_hashes_only(operators, edge_settings):
     operators.add("Zhang.San", "pw-Secret-1", "张三")
-    with sqlite3.connect(settings.database_path) as conn:
+    with sqlite3.connect(edge_settings.database_path) as conn:
         username, stored = conn.execute("SELECT username, password_hash FROM operators").fetchone()
     assert username == "zhang.san"  # usernames are case-insensitive
     assert stored.startswith("$argon2id$") and "pw-Secret-1" not in stored
@@ -162,24 +148,24 @@ def test_sessions_expire_and_end_on_logout_password_change_and_disable(operators
     assert operators.login("op1", "pw-Secret-2")
 
 
-def test_the_database_holds_no_usable_session_token(operators, settings):
+def test_the_database_holds_no_usable_session_token(operators, edge_settings):
     operators.add("op1", "pw-Secret-1", "A")
     session = operators.login("op1", "pw-Secret-1")
-    with sqlite3.connect(settings.database_path) as conn:
+    with sqlite3.connect(edge_settings.database_path) as conn:
         [(stored,)] = conn.execute("SELECT token_hash FROM operator_sessions").fetchall()
     assert stored != session.token and operators.session(stored) is None
 
 
-def test_ensure_operator_creates_then_converges(settings):
-    first = ensure_operator(settings, "op1", "pw-Secret-1", "张三")
+def test_ensure_operator_creates_then_converges(edge_settings):
+    first = ensure_operator(edge_settings, "op1", "pw-Secret-1", "张三")
     assert (first.username, first.name, first.enabled) == ("op1", "张三", True)
-    store = OperatorStore(settings.database_path)
+    store = OperatorStore(edge_settings.database_path)
     session = store.login("op1", "pw-Secret-1")
     # Same arguments again: nothing changes, the session survives.
-    assert ensure_operator(settings.database_path, "op1", "pw-Secret-1", "张三") == first
+    assert ensure_operator(edge_settings.database_path, "op1", "pw-Secret-1", "张三") == first
     assert store.session(session.token) is not None
     store.set_enabled("op1", False)
-    again = ensure_operator(settings, "op1", "pw-Secret-9", "李四")
+    again = ensure_operator(edge_settings, "op1", "pw-Secret-9", "李四")
     assert (again.name, again.enabled) == ("李四", True)
     assert store.login("op1", "pw-Secret-9")
     store.close()
@@ -188,9 +174,9 @@ def test_ensure_operator_creates_then_converges(settings):
 # --- the CLI -------------------------------------------------------------------------
 
 
-def test_cli_adds_lists_changes_and_disables_operators(settings, tmp_path):
+def test_cli_adds_lists_changes_and_disables_operators(edge_settings, tmp_path):
     config = tmp_path / "edge.toml"
-    config.write_text(dump_settings(settings))
+    config.write_text(dump_settings(edge_settings))
     runner = CliRunner()
 
     def run(*args: str, stdin: str | None = None):
@@ -210,7 +196,7 @@ def test_cli_adds_lists_changes_and_disables_operators(settings, tmp_path):
     assert "disabled" in run("list", "--config", str(config)).output
     missing = run("disable", "--config", str(config), "ghost")
     assert missing.exit_code == 1 and "no operator" in missing.output
-    store = OperatorStore(settings.database_path)
+    store = OperatorStore(edge_settings.database_path)
     with pytest.raises(AccountDisabled):
         store.login("op1", "pw-Secret-2")
     assert run("enable", "--config", str(config), "op1").exit_code == 0
@@ -235,14 +221,12 @@ def test_cli_reports_a_bad_settings_file(tmp_path):
 
 
 @pytest.fixture
-def client(settings):
-    ensure_operator(settings, "op1", "pw-Secret-1", "张三")
-    ensure_operator(settings, "op2", "pw-Secret-2", "李四")
-    app = create_app(settings)
-    with app.test_client() as client:
+def client(edge_settings, make_edge_app):
+    """A PDA's client: no device token, a session cookie once logged in."""
+    ensure_operator(edge_settings, "op1", "pw-Secret-1", "张三")
+    ensure_operator(edge_settings, "op2", "pw-Secret-2", "李四")
+    with make_edge_app().test_client() as client:
         yield client
-    app.extensions["cangyun.edge_store"].close()
-    app.extensions["cangyun.operators"].close()
 
 
 def login(client, username="op1", password="pw-Secret-1"):
@@ -292,7 +276,7 @@ def test_login_without_the_pda_header_is_refused(client):
     assert response.get_json()["error"]["code"] == "csrf_header_missing"
 
 
-def test_cookie_writes_need_the_header_and_record_the_operator(client, settings):
+def test_cookie_writes_need_the_header_and_record_the_operator(client, edge_settings):
     login(client)
     receipt = {"type": "receive", "gtin": "06901234567892", "qty": 4, "lot": "L1"}
     refused = client.post("/api/v1/movements", json=receipt)
@@ -301,7 +285,7 @@ def test_cookie_writes_need_the_header_and_record_the_operator(client, settings)
     assert client.get("/api/v1/movements").get_json()["total"] == 0  # reads need no header
     recorded = client.post("/api/v1/movements", json=receipt, headers=PDA)
     assert recorded.status_code == 201 and recorded.get_json()["operator"] == "op1"
-    with sqlite3.connect(settings.database_path) as conn:
+    with sqlite3.connect(edge_settings.database_path) as conn:
         [(item,)] = conn.execute("SELECT item FROM outbox").fetchall()
     assert b'"operator":"op1"' in item
     # Clients cannot claim another operator.
@@ -309,9 +293,9 @@ def test_cookie_writes_need_the_header_and_record_the_operator(client, settings)
     assert spoofed.status_code == 422
 
 
-def test_an_expired_or_logged_out_session_is_401_session_expired(client, settings):
+def test_an_expired_or_logged_out_session_is_401_session_expired(client, edge_settings):
     login(client)
-    with sqlite3.connect(settings.database_path) as conn:
+    with sqlite3.connect(edge_settings.database_path) as conn:
         conn.execute("UPDATE operator_sessions SET expires_at = 0")
     response = client.get("/api/v1/stock")
     assert response.status_code == 401
@@ -324,12 +308,12 @@ def test_an_expired_or_logged_out_session_is_401_session_expired(client, setting
     )
 
 
-def test_the_device_token_still_works_and_wins_over_a_cookie(client):
+def test_the_device_token_still_works_and_wins_over_a_cookie(client, edge_settings):
     login(client)
     response = client.post(
         "/api/v1/movements",
         json={"type": "receive", "sku": "A", "qty": 1},
-        headers={"Authorization": f"Bearer {TOKEN}"},
+        headers={"Authorization": f"Bearer {edge_settings.edge.api_token}"},
     )
     assert response.status_code == 201 and response.get_json()["operator"] is None
 
