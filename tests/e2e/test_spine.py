@@ -15,6 +15,9 @@ from tests.support.polling import eventually
 from tests.support.workload import post_all
 
 N = 10_000
+# How long each killed process stays down: a fault to heal from, not a wait for anything.
+SYNC_DOWN_S, INGEST_DOWN_S, BROKER_DOWN_S = 0.5, 1.0, 1.5
+OUTAGE_S, OUTAGE_POST_EVERY_S = 120, 2  # the two-minute outage, posting a chunk every 2 s
 
 
 def post_with_fault(stack, movements, fault, at_fractions):
@@ -75,7 +78,7 @@ def test_kill9_of_the_sync_agent_mid_stream(make_stack):
 
     def fault(_i):
         stack.kill("sync")
-        time.sleep(0.5)
+        time.sleep(SYNC_DOWN_S)
         stack.start("sync")
 
     results = post_with_fault(stack, movements, fault, [0.25, 0.5, 0.8])
@@ -95,7 +98,7 @@ def test_kill9_of_ingest_mid_stream(make_stack, backend, request):
     def fault(i):
         victim = stack.ingest_names[i % 2]
         stack.kill(victim)
-        time.sleep(1.0)
+        time.sleep(INGEST_DOWN_S)
         stack.start(victim)
 
     results = post_with_fault(stack, movements, fault, [0.2, 0.45, 0.7])
@@ -110,7 +113,7 @@ def test_broker_killed_and_restarted_mid_stream(make_stack):
 
     def fault(_i):
         stack.kill("broker")
-        time.sleep(1.5)
+        time.sleep(BROKER_DOWN_S)
         stack.start("broker")
 
     results = post_with_fault(stack, movements, fault, [0.3, 0.7])
@@ -169,14 +172,14 @@ def test_two_minute_broker_outage_edge_keeps_accepting_then_drains(make_stack):
     during = waves[0][1000:] + waves[1]  # 3000 movements spread over two minutes
     posted = 0
     statuses = []
-    while time.monotonic() - outage_started < 120:
+    while time.monotonic() - outage_started < OUTAGE_S:
         chunk = during[posted : posted + 50]
         if chunk:
             results = post_all(stack.edge_url, stack.device.api_token, [chunk], threads=2)
             assert [r.status_code for r in results] == [201] * len(chunk)
             posted += len(chunk)
         statuses.append(stack.sync_status())
-        time.sleep(2)
+        time.sleep(OUTAGE_POST_EVERY_S)
     rest = during[posted:]
     if rest:
         assert all(
