@@ -1,31 +1,29 @@
 """仓库管理 over HTTP: warehouses, 库区 zones, 库位 locations and their labels, devices.
 
 Routes parse, call ``TenantSites`` (which scopes every query to the caller's tenant and
-audits every change) and respond. A path naming a warehouse or device of another tenant
-answers 404 before the request body is judged, so a stranger learns nothing from either.
-Store errors map to HTTP in one place: the blueprint's error handlers at the end.
+audits every change) and respond; its refusals are ``cangyun.errors`` kinds with their own
+codes (``locations_exist``, ``unknown_zone``, ``code_taken``, ...), answered by the app's one
+error table. A path naming a warehouse or device of another tenant answers 404 before the
+request body is judged (``known_warehouse``, ``known_device``), so a stranger learns nothing
+from either.
 """
 
 from __future__ import annotations
 
-import math
+import functools
 import re
-from decimal import Decimal, InvalidOperation
-from typing import Any
+from collections.abc import Callable
+from decimal import Decimal
+from typing import Annotated, Any, Literal, TypeVar
 
 from flask import Blueprint, Response, current_app, request
+from pydantic import BeforeValidator, Field, PlainValidator, StringConstraints, WithJsonSchema
 
-from cangyun.errors import AlreadyExists, NotFound
-from cangyun.httpapi import (
-    ApiError,
-    decode_cursor,
-    encode_cursor,
-    error_response,
-    json_body,
-    json_response,
-    page,
-    query_int,
-)
+from cangyun import identifiers
+from cangyun.apispec import Body, Media, Page, Query, Reply, operation
+from cangyun.errors import Invalid
+from cangyun.fields import Name, Text
+from cangyun.httpapi import ApiError, decode_cursor, encode_cursor, json_response, page
 from cangyun.settings import dump_settings
 from cloud_api import provisioning
 from cloud_api.platform.auth import caller, client_ip, engine, requires
@@ -38,147 +36,287 @@ from cloud_api.sites.labels import (
     SEPARATORS,
     SYMBOLOGIES,
     Axis,
-    GridError,
     Label,
-    LabelError,
     grid_codes,
     render_labels,
 )
-from cloud_api.sites.store import (
-    CODE,
-    DEVICE_KINDS,
-    EXISTING_SHOWN,
-    ZONE_KINDS,
-    LocationsExist,
-    TenantSites,
-    UnknownZone,
-)
+from cloud_api.sites.store import CODE, DEVICE_KINDS, ZONE_KINDS, TenantSites, business_area
 
 bp = Blueprint("sites", __name__)
 
-MAX_BODY = 64 * 1024
-MAX_AREA_M2 = Decimal(1_000_000)
-CENT = Decimal("0.01")
-GRID_AXES = ("aisles", "racks", "levels", "positions")  # slowest first
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
-_PREFIX = re.compile(r"[A-Za-z0-9_.-]{1,64}")
+F = TypeVar("F", bound=Callable[..., Any])
+ZoneKind = Literal[ZONE_KINDS]  # type: ignore[valid-type]
+DeviceKind = Literal[DEVICE_KINDS]  # type: ignore[valid-type]
+Separator = Literal[SEPARATORS]  # type: ignore[valid-type]
+Symbology = Literal[SYMBOLOGIES]  # type: ignore[valid-type]
+
+
+# --- field types ----------------------------------------------------------------------------
+
+# Codes are taken as sent, not stripped (cangyun.fields.Code strips): "sh-02\n" is refused
+# rather than read as "sh-02". Warehouse and device codes become MQTT topic levels and
+# usernames; location codes are printed in barcodes and scanned back.
+ExactCode = Annotated[
+    str,
+    StringConstraints(
+        strip_whitespace=False, max_length=identifiers.CODE_MAX, pattern=identifiers.CODE_PATTERN
+    ),
+    Field(description="1-63 ASCII letters, digits, _ . -, starting with a letter or digit"),
+]
+ExactLocationCode = Annotated[
+    str,
+    StringConstraints(
+        strip_whitespace=False,
+        max_length=identifiers.LOCATION_CODE_MAX,
+        pattern=identifiers.LOCATION_CODE.pattern,
+    ),
+    Field(description="1-64 ASCII letters, digits, _ . -, starting with a letter or digit"),
+]
+# A number (not text, not true); the store holds the rule it documents (store.business_area)
+# and refuses a number outside it with invalid_area.
+AreaM2 = Annotated[
+    float,
+    Field(
+        strict=True,
+        description="business area in m²; decides the traceability edition's period price",
+        json_schema_extra={"exclusiveMinimum": 0, "maximum": 1_000_000, "multipleOf": 0.01},
+    ),
+]
+_SPAN_END = {"type": "string", "pattern": "^([A-Za-z]|[0-9]{1,4})$"}
+
+
+def _span(value: Any) -> dict[str, str]:
+    # Judged whole, so a refusal names the axis (details.field "racks"), not "racks.to".
+    if (
+        not isinstance(value, dict)
+        or set(value) != {"from", "to"}
+        or not all(isinstance(end, str) for end in value.values())
+    ):
+        raise ValueError('give {"from": ..., "to": ...} with two letters or two numbers')
+    return value
+
+
+Span = Annotated[
+    dict[str, str],
+    PlainValidator(_span),
+    WithJsonSchema(
+        {
+            "type": "object",
+            "additionalProperties": False,
+            "required": ["from", "to"],
+            "properties": {"from": _SPAN_END, "to": _SPAN_END},
+            "description": "both ends included: two letters (A-C) or two numbers (01-20)",
+        }
+    ),
+]
+
+
+def _blank_is_none(value: Any) -> Any:
+    # An empty parameter counts as left out: a form sends zone= when no zone is picked.
+    return value or None
+
+
+Blank = BeforeValidator(_blank_is_none)
+
+
+def _never_null(schema: dict[str, Any]) -> None:
+    schema.pop("default", None)  # may be left out, but not sent as null
+
+
+# --- bodies ---------------------------------------------------------------------------------
+
+
+class NewWarehouse(Body):
+    code: ExactCode
+    name: Name(200)
+    address: Text(300) | None = Field(None, description="null: the same as leaving it out")
+    area_m2: AreaM2 | None = None
+
+
+class WarehouseChange(Body):
+    """Only the fields sent change; area_m2 null clears it."""
+
+    name: Name(200) = Field(None, json_schema_extra=_never_null)
+    address: Text(300) | None = Field(None, description="null: empty")
+    area_m2: AreaM2 | None = None
+
+
+class NewZone(Body):
+    code: ExactCode
+    name: Name(200)
+    kind: ZoneKind | None = Field(None, description="storage when left out")
+
+
+class NewLocation(Body):
+    code: ExactLocationCode
+    name: Text(200) | None = None
+    zone: ExactCode | None = Field(None, description="a zone of this warehouse")
+
+
+class LocationGrid(Body):
+    """aisles × racks × levels (× positions), first axis slowest"""
+
+    aisles: Span
+    racks: Span
+    levels: Span
+    positions: Span | None = None
+    zone: ExactCode | None = Field(None, description="a zone of this warehouse")
+    prefix: Text(60) | None = Field(None, description="put before every code")
+    separator: Separator | None = Field(None, description="between the parts; - when left out")
+
+
+class NewDevice(Body):
+    warehouse: ExactCode
+    code: ExactCode = Field(description="global: it is the device's MQTT username")
+    kind: DeviceKind
+    name: Text(200) | None = Field(None, description="the code when left out")
+
+
+class DeviceChange(Body):
+    name: Name(200) = Field(None, json_schema_extra=_never_null)
+
+
+# --- query strings --------------------------------------------------------------------------
+
+
+class LocationFilter(Query):
+    zone: Annotated[ExactCode | None, Blank] = Field(None, description="only this zone (code)")
+    prefix: Annotated[
+        Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.-]{1,64}$")] | None, Blank
+    ] = Field(None, description="only codes starting with this")
+
+
+class LocationPage(LocationFilter):
+    limit: int = Field(100, ge=1, le=1000, description="page size")
+    cursor: Text(400) | None = Field(None, description="the `next` value of the previous page")
+
+
+class LabelFilter(LocationFilter):
+    symbology: Annotated[Symbology, BeforeValidator(lambda value: value or "code128")] = Field(
+        "code128", description="code128 or datamatrix; the symbol holds the location code"
+    )
+
+
+# --- answers --------------------------------------------------------------------------------
+
+
+class Warehouse(Reply):
+    """A warehouse with its zone, location and (unrevoked) device counts"""
+
+    code: str
+    name: str
+    address: str
+    area_m2: float | None
+    zones: int
+    locations: int
+    devices: int
+    created_at: str
+
+
+class Zone(Reply):
+    """A zone (库区) of a warehouse"""
+
+    code: str
+    name: str
+    kind: ZoneKind
+    locations: int
+    created_at: str
+
+
+class Location(Reply):
+    """A location (库位): a bin, a dock, anything a label is scanned at"""
+
+    code: str
+    name: str
+    zone: str | None
+    created_at: str
+
+
+class LocationsCreated(Reply):
+    """The block made"""
+
+    created: int
+    first: str
+    last: str
+
+
+class RegisteredDevice(Reply):
+    """A device as registered (never its secrets); mqtt: it holds a broker account"""
+
+    code: str
+    kind: DeviceKind
+    name: str
+    warehouse: str
+    mqtt: bool
+    online: bool
+    status_at: str | None
+    last_seen_at: str | None
+    current_epoch: str | None
+    created_at: str
+    revoked_at: str | None
+
+
+class EdgeCredentials(Reply):
+    mqtt_url: str
+    mqtt_username: str
+    mqtt_password: str
+    edge_api_token: str
+
+
+class ProvisionedEdge(RegisteredDevice):
+    """An edge box just registered: its secrets and settings file, shown this once"""
+
+    credentials: EdgeCredentials
+    edge_settings: str = Field(description="the box's settings file (TOML)")
+
+
+# --- helpers --------------------------------------------------------------------------------
 
 
 def sites() -> TenantSites:
     return TenantSites(engine(), caller().tenant_id)
 
 
-def in_warehouse(code: str) -> TenantSites:
-    """The caller's sites, once the warehouse in the path is known to be theirs."""
-    store = sites()
-    store.require_warehouse(code)
-    return store
-
-
 def settings() -> CloudSettings:
     return current_app.extensions["cangyun.settings"]
 
 
-# --- request parsing --------------------------------------------------------------------
+def known_warehouse(view: F) -> F:
+    """404 for a warehouse in the path that is not the caller's, before the body is judged."""
+
+    @functools.wraps(view)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        sites().require_warehouse(kwargs["code"])
+        return view(*args, **kwargs)
+
+    return wrapper  # type: ignore[return-value]
 
 
-def body(allowed: set[str], *required: str) -> dict[str, Any]:
-    data = json_body(MAX_BODY)
-    if not isinstance(data, dict):
-        raise ApiError(400, "invalid_body", "send a JSON object")
-    unknown = sorted(set(data) - allowed)
-    if unknown:
-        raise ApiError(422, "unknown_field", f"unknown field {unknown[0]!r}", {"field": unknown[0]})
-    for name in required:
-        if data.get(name) is None:
-            raise ApiError(422, "missing_field", f"{name} is required", {"field": name})
-    return data
+def known_device(view: F) -> F:
+    """404 for a device in the path that is not the caller's, before the body is judged."""
+
+    @functools.wraps(view)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        sites().device(kwargs["code"])
+        return view(*args, **kwargs)
+
+    return wrapper  # type: ignore[return-value]
 
 
-def text(data: dict[str, Any], name: str, limit: int, *, required: bool = False) -> str:
-    value = data.get(name)
-    if value is None and not required:
-        return ""
-    if not isinstance(value, str) or len(value) > limit or _CONTROL.search(value):
-        raise ApiError(
-            422,
-            "invalid_field",
-            f"{name} must be text of at most {limit} characters, without control characters",
-            {"field": name},
-        )
-    value = value.strip()
-    if required and not value:
-        raise ApiError(422, "missing_field", f"{name} must not be blank", {"field": name})
-    return value
+UNKNOWN_WAREHOUSE = {404: "warehouse not in this tenant"}
+UNKNOWN_DEVICE = {404: "device not in this tenant"}
 
 
-def code_field(data: dict[str, Any], name: str, pattern: re.Pattern[str] = CODE) -> str | None:
-    value = data.get(name)
-    if value is None:
-        return None
-    if not isinstance(value, str) or not pattern.fullmatch(value):
-        longest = 64 if pattern is LOCATION_CODE else 63
-        raise ApiError(
-            422,
-            "invalid_code",
-            f"{name} must be 1-{longest} ASCII letters, digits, '_', '.' or '-',"
-            " starting with a letter or digit",
-            {"field": name},
-        )
-    return value
-
-
-def choice(data: dict[str, Any], name: str, options: tuple[str, ...], default: str) -> str:
-    value = data.get(name)
-    if value is None:
-        return default
-    if value not in options:
-        raise ApiError(
-            422,
-            "invalid_field",
-            f"{name} must be one of {', '.join(repr(o) for o in options)}",
-            {"field": name},
-        )
-    return value
-
-
-def area(value: Any) -> Decimal | None:
-    """Business area in m²: it decides the traceability edition's period price."""
-    if value is None:
-        return None
-    problem = "area_m2 must be a number of m² above 0 and at most 1,000,000, in 0.01 steps"
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise ApiError(422, "invalid_area", problem, {"field": "area_m2"})
-    try:
-        exact = Decimal(str(value))
-        rounded = exact.quantize(CENT)
-    except InvalidOperation as exc:
-        raise ApiError(422, "invalid_area", problem, {"field": "area_m2"}) from exc
-    # Binary floats (0.1 + 0.2) may carry noise beyond the cent; anything more is a typo.
-    if not math.isfinite(value) or abs(exact - rounded) > Decimal("1e-9"):
-        raise ApiError(422, "invalid_area", problem, {"field": "area_m2"})
-    if not 0 < rounded <= MAX_AREA_M2:
-        raise ApiError(422, "invalid_area", problem, {"field": "area_m2"})
-    return rounded
-
-
-def location_filters() -> tuple[str | None, str | None]:
-    zone = request.args.get("zone") or None
-    prefix = request.args.get("prefix") or None
-    if zone is not None and not CODE.fullmatch(zone):
-        raise ApiError(400, "invalid_parameter", "zone must be a zone code")
-    if prefix is not None and not _PREFIX.fullmatch(prefix):
-        raise ApiError(400, "invalid_parameter", "prefix must be the start of a location code")
-    return zone, prefix
-
-
-# --- warehouses ---------------------------------------------------------------------------
-
-WAREHOUSE_FIELDS = {"code", "name", "address", "area_m2"}
+# --- warehouses -----------------------------------------------------------------------------
 
 
 @bp.get("/warehouses")
 @requires("warehouses:read")
+@operation(
+    "Warehouses of this tenant with zone, location and device counts",
+    responses={200: Page[Warehouse]},
+    tags=["warehouses"],
+)
 def list_warehouses() -> Response:
     items = sites().warehouses()
     return json_response(page(len(items), items, None))
@@ -186,13 +324,23 @@ def list_warehouses() -> Response:
 
 @bp.post("/warehouses")
 @requires("warehouses:write")
-def create_warehouse() -> Response:
-    data = body(WAREHOUSE_FIELDS, "code", "name")
+@operation(
+    "Add a warehouse",
+    body=NewWarehouse,
+    responses={
+        201: Warehouse,
+        409: "already_exists: the code is taken",
+        422: "invalid field (details.field); invalid_area: area_m2 out of range or finer than"
+        " cents",
+    },
+    tags=["warehouses"],
+)
+def create_warehouse(body: NewWarehouse) -> Response:
     warehouse = sites().create_warehouse(
-        code=code_field(data, "code") or "",
-        name=text(data, "name", 200, required=True),
-        address=text(data, "address", 300),
-        area_m2=area(data.get("area_m2")),
+        code=body.code,
+        name=body.name,
+        address=body.address or "",
+        area_m2=body.area_m2,
         caller=caller(),
         ip=client_ip(),
     )
@@ -201,30 +349,41 @@ def create_warehouse() -> Response:
 
 @bp.get("/warehouses/<code>")
 @requires("warehouses:read")
+@operation("One warehouse", responses={200: Warehouse, **UNKNOWN_WAREHOUSE}, tags=["warehouses"])
 def get_warehouse(code: str) -> Response:
     return json_response(sites().warehouse(code))
 
 
 @bp.patch("/warehouses/<code>")
 @requires("warehouses:write")
-def update_warehouse(code: str) -> Response:
-    store = in_warehouse(code)
-    data = body(WAREHOUSE_FIELDS - {"code"})
-    changes: dict[str, Any] = {}
-    if "name" in data:
-        changes["name"] = text(data, "name", 200, required=True)
-    if "address" in data:
-        changes["address"] = text(data, "address", 300)
-    if "area_m2" in data:
-        changes["area_m2"] = area(data["area_m2"])
-    return json_response(store.update_warehouse(code, changes, caller(), client_ip()))
+@known_warehouse
+@operation(
+    "Change a warehouse's name, address or business area (null clears it)",
+    body=WarehouseChange,
+    responses={
+        200: Warehouse,
+        **UNKNOWN_WAREHOUSE,
+        422: "invalid field (details.field); invalid_area: area_m2 out of range",
+    },
+    tags=["warehouses"],
+)
+def update_warehouse(code: str, body: WarehouseChange) -> Response:
+    changes = {name: getattr(body, name) for name in body.model_fields_set}
+    if "address" in changes:
+        changes["address"] = changes["address"] or ""
+    return json_response(sites().update_warehouse(code, changes, caller(), client_ip()))
 
 
-# --- 库区 zones -----------------------------------------------------------------------------
+# --- 库区 zones -------------------------------------------------------------------------------
 
 
 @bp.get("/warehouses/<code>/zones")
 @requires("warehouses:read")
+@operation(
+    "Zones (库区) of a warehouse",
+    responses={200: Page[Zone], **UNKNOWN_WAREHOUSE},
+    tags=["warehouses"],
+)
 def list_zones(code: str) -> Response:
     items = sites().zones(code)
     return json_response(page(len(items), items, None))
@@ -232,47 +391,67 @@ def list_zones(code: str) -> Response:
 
 @bp.post("/warehouses/<code>/zones")
 @requires("warehouses:write")
-def create_zone(code: str) -> Response:
-    store = in_warehouse(code)
-    data = body({"code", "name", "kind"}, "code", "name")
-    zone = store.create_zone(
+@known_warehouse
+@operation(
+    "Add a zone",
+    body=NewZone,
+    responses={201: Zone, **UNKNOWN_WAREHOUSE, 409: "already_exists: the code is taken"},
+    tags=["warehouses"],
+)
+def create_zone(code: str, body: NewZone) -> Response:
+    zone = sites().create_zone(
         code,
-        code=code_field(data, "code") or "",
-        name=text(data, "name", 200, required=True),
-        kind=choice(data, "kind", ZONE_KINDS, "storage"),
+        code=body.code,
+        name=body.name,
+        kind=body.kind or "storage",
         caller=caller(),
         ip=client_ip(),
     )
     return json_response(zone, 201)
 
 
-# --- 库位 locations -------------------------------------------------------------------------
+# --- 库位 locations ---------------------------------------------------------------------------
 
 
 @bp.get("/warehouses/<code>/locations")
 @requires("warehouses:read")
-def list_locations(code: str) -> Response:
-    store = in_warehouse(code)
-    zone, prefix = location_filters()
-    limit = query_int("limit", 100, 1, 1000)
-    cursor = request.args.get("cursor")
-    after = decode_cursor(cursor) if cursor else None
+@known_warehouse
+@operation(
+    "Locations (库位) of a warehouse in code order",
+    query=LocationPage,
+    responses={200: Page[Location], **UNKNOWN_WAREHOUSE},
+    tags=["warehouses"],
+)
+def list_locations(code: str, query: LocationPage) -> Response:
+    after = decode_cursor(query.cursor) if query.cursor else None
     if after is not None and not (isinstance(after, str) and LOCATION_CODE.fullmatch(after)):
         raise ApiError(400, "invalid_cursor", "the pagination cursor is not valid")
-    total, items, last = store.locations(code, zone=zone, prefix=prefix, after=after, limit=limit)
+    total, items, last = sites().locations(
+        code, zone=query.zone, prefix=query.prefix, after=after, limit=query.limit
+    )
     return json_response(page(total, items, encode_cursor(last) if last else None))
 
 
 @bp.post("/warehouses/<code>/locations")
 @requires("warehouses:write")
-def create_location(code: str) -> Response:
-    store = in_warehouse(code)
-    data = body({"code", "name", "zone"}, "code")
-    location = store.create_location(
+@known_warehouse
+@operation(
+    "Add one location",
+    body=NewLocation,
+    responses={
+        201: Location,
+        **UNKNOWN_WAREHOUSE,
+        409: "locations_exist: the code is taken (details.existing)",
+        422: "invalid field (details.field); unknown_zone: no such zone here",
+    },
+    tags=["warehouses"],
+)
+def create_location(code: str, body: NewLocation) -> Response:
+    location = sites().create_location(
         code,
-        code=code_field(data, "code", LOCATION_CODE) or "",
-        name=text(data, "name", 200),
-        zone=code_field(data, "zone"),
+        code=body.code,
+        name=body.name or "",
+        zone=body.zone,
         caller=caller(),
         ip=client_ip(),
     )
@@ -281,41 +460,39 @@ def create_location(code: str) -> Response:
 
 @bp.post("/warehouses/<code>/locations/bulk")
 @requires("warehouses:write")
-def generate_locations(code: str) -> Response:
-    store = in_warehouse(code)
-    data = body({*GRID_AXES, "zone", "prefix", "separator"}, *GRID_AXES[:3])
-    axes = [axis(data, name) for name in GRID_AXES if data.get(name) is not None]
-    try:
-        codes = grid_codes(
-            axes,
-            prefix=text(data, "prefix", 60),
-            separator=choice(data, "separator", SEPARATORS, "-"),
-        )
-    except GridError as exc:
-        raise ApiError(422, "invalid_grid", exc.message, {"field": exc.field}) from exc
-    zone = code_field(data, "zone")
-    created = store.create_locations(code, codes, zone=zone, caller=caller(), ip=client_ip())
+@known_warehouse
+@operation(
+    f"Generate a grid of locations, e.g. aisles A-C × racks 01-20 × levels 1-4 →"
+    f" A-01-1 … C-20-4; all or nothing, at most {MAX_GRID}",
+    body=LocationGrid,
+    responses={
+        201: LocationsCreated,
+        **UNKNOWN_WAREHOUSE,
+        409: "locations_exist: some codes exist (details.existing, details.count);"
+        " nothing was created",
+        422: "invalid field (details.field); invalid_grid: a range or the grid's size;"
+        " unknown_zone: no such zone here",
+    },
+    tags=["warehouses"],
+)
+def generate_locations(code: str, body: LocationGrid) -> Response:
+    spans = {"aisles": body.aisles, "racks": body.racks, "levels": body.levels}
+    if body.positions is not None:
+        spans["positions"] = body.positions
+    axes = [Axis(name, span["from"], span["to"]) for name, span in spans.items()]
+    separator = "-" if body.separator is None else body.separator  # "" joins them bare
+    codes = grid_codes(axes, prefix=body.prefix or "", separator=separator)
+    created = sites().create_locations(code, codes, zone=body.zone, caller=caller(), ip=client_ip())
     return json_response({"created": created, "first": codes[0], "last": codes[-1]}, 201)
-
-
-def axis(data: dict[str, Any], name: str) -> Axis:
-    value = data[name]
-    if (
-        not isinstance(value, dict)
-        or set(value) != {"from", "to"}
-        or not all(isinstance(v, str) for v in value.values())
-    ):
-        raise ApiError(
-            422,
-            "invalid_grid",
-            f'{name} must be {{"from": ..., "to": ...}} with two letters or two numbers',
-            {"field": name},
-        )
-    return Axis(name, value["from"], value["to"])
 
 
 @bp.delete("/warehouses/<code>/locations/<location>")
 @requires("warehouses:write")
+@operation(
+    "Delete a location (the cloud keeps stock per warehouse, not per bin)",
+    responses={204: None, 404: "warehouse or location not in this tenant"},
+    tags=["warehouses"],
+)
 def delete_location(code: str, location: str) -> Response:
     sites().delete_location(code, location, caller(), client_ip())
     return Response(status=204)
@@ -323,28 +500,22 @@ def delete_location(code: str, location: str) -> Response:
 
 @bp.get("/warehouses/<code>/locations/labels.pdf")
 @requires("warehouses:read")
-def location_labels(code: str) -> Response:
-    store = in_warehouse(code)
-    symbology = request.args.get("symbology") or "code128"
-    if symbology not in SYMBOLOGIES:
-        raise ApiError(400, "invalid_parameter", f"symbology must be one of {SYMBOLOGIES}")
-    zone, prefix = location_filters()
-    warehouse, rows, total = store.label_rows(code, zone=zone, prefix=prefix, limit=MAX_LABELS)
-    if total > MAX_LABELS:
-        raise ApiError(
-            422,
-            "too_many_labels",
-            f"{total} locations match; one PDF holds at most {MAX_LABELS} labels:"
-            " filter by zone or prefix",
-            {"field": "prefix", "count": total, "limit": MAX_LABELS},
-        )
-    if not rows:
-        raise ApiError(404, "no_locations", "no locations match; nothing to print")
+@known_warehouse
+@operation(
+    f"Printable labels of the locations (A4 PDF, at most {MAX_LABELS} labels)",
+    query=LabelFilter,
+    responses={
+        200: Media("application/pdf", "the label sheet"),
+        404: "warehouse not in this tenant; no_locations: no location matches",
+        422: f"too_many_labels: more than {MAX_LABELS} locations match (details.count);"
+        " unprintable: a code too long for the symbology",
+    },
+    tags=["warehouses"],
+)
+def location_labels(code: str, query: LabelFilter) -> Response:
+    warehouse, rows = sites().printable_locations(code, zone=query.zone, prefix=query.prefix)
     labels = [Label(r["code"], warehouse["name"], r["zone_name"]) for r in rows]
-    try:
-        sheet = render_labels(labels, symbology, title=f"库位标签 {warehouse['name']}")
-    except LabelError as exc:
-        raise ApiError(422, "unprintable", str(exc), {"field": "symbology"}) from exc
+    sheet = render_labels(labels, query.symbology, title=f"库位标签 {warehouse['name']}")
     return Response(
         sheet.pdf,
         mimetype="application/pdf",
@@ -352,50 +523,48 @@ def location_labels(code: str) -> Response:
     )
 
 
-# --- devices ------------------------------------------------------------------------------
+# --- devices --------------------------------------------------------------------------------
 
 
 @bp.post("/devices")
 @requires("devices:write")
-def create_device() -> Response:
-    data = body({"warehouse", "code", "kind", "name"}, "warehouse", "code", "kind")
-    warehouse = code_field(data, "warehouse") or ""
-    store = in_warehouse(warehouse)
-    code = code_field(data, "code") or ""
-    kind = choice(data, "kind", DEVICE_KINDS, "edge")
-    name = text(data, "name", 200) or code
+@operation(
+    "Register a device; an edge box gets its broker credentials, edge API token and settings"
+    " file in this answer only",
+    body=NewDevice,
+    responses={
+        201: ProvisionedEdge | RegisteredDevice,
+        404: "warehouse not in this tenant",
+        409: "code_taken: device codes are global (MQTT usernames)",
+        503: "broker_files_unwritable: the broker's files could not be written",
+    },
+    tags=["devices"],
+)
+def create_device(body: NewDevice) -> Response:
+    store = sites()
+    store.require_warehouse(body.warehouse)
     # The broker's own accounts (ingest) share the username space with devices.
-    if store.is_broker_account(code) or code == settings().mqtt.username:
-        raise _code_taken(code)
-    try:
-        if kind == "edge":
-            device = register_edge(store, warehouse, code, name)
-        else:
-            device = store.register_device(
-                warehouse=warehouse,
-                code=code,
-                kind=kind,
-                name=name,
-                caller=caller(),
-                ip=client_ip(),
-            )
-    except AlreadyExists as exc:
-        raise _code_taken(code) from exc
+    store.require_free_device_code(body.code, reserved={settings().mqtt.username})
+    name = body.name or body.code
+    if body.kind == "edge":
+        device = register_edge(store, body.warehouse, body.code, name)
+    else:
+        device = store.register_device(
+            warehouse=body.warehouse,
+            code=body.code,
+            kind=body.kind,
+            name=name,
+            caller=caller(),
+            ip=client_ip(),
+        )
     return json_response(device, 201)
 
 
 def register_edge(store: TenantSites, warehouse: str, code: str, name: str) -> dict[str, Any]:
     """An edge box gets a broker account: its credentials are shown here and never again."""
-    try:
-        created = provisioning.create_device(
-            settings(), engine(), tenant=caller().tenant, warehouse=warehouse, code=code, name=name
-        )
-    except OSError as exc:
-        raise ApiError(
-            503,
-            "broker_files_unwritable",
-            f"the broker's password and ACL files could not be written: {exc}",
-        ) from exc
+    created = provisioning.create_device(
+        settings(), engine(), tenant=caller().tenant, warehouse=warehouse, code=code, name=name
+    )
     # provisioning commits on its own, so this entry follows in a second transaction.
     store.record(
         caller(),
@@ -417,335 +586,117 @@ def register_edge(store: TenantSites, warehouse: str, code: str, name: str) -> d
 
 @bp.get("/devices/<code>")
 @requires("devices:read")
+@operation(
+    "One device (never its secrets)",
+    responses={200: RegisteredDevice, **UNKNOWN_DEVICE},
+    tags=["devices"],
+)
 def get_device(code: str) -> Response:
     return json_response(sites().device(code))
 
 
 @bp.patch("/devices/<code>")
 @requires("devices:write")
-def update_device(code: str) -> Response:
+@known_device
+@operation(
+    "Rename a device",
+    body=DeviceChange,
+    responses={200: RegisteredDevice, **UNKNOWN_DEVICE},
+    tags=["devices"],
+)
+def update_device(code: str, body: DeviceChange) -> Response:
     store = sites()
-    current = store.device(code)
-    data = body({"name"})
-    name = text(data, "name", 200, required=True) if "name" in data else current["name"]
+    name = body.name if "name" in body.model_fields_set else store.device(code)["name"]
     return json_response(store.update_device(code, name, caller(), client_ip()))
 
 
 @bp.delete("/devices/<code>")
 @requires("devices:write")
+@operation(
+    "Revoke a device: the broker drops its account at once",
+    responses={
+        204: None,
+        **UNKNOWN_DEVICE,
+        503: "broker_files_unwritable: revoked, but the broker's files could not be"
+        " rewritten; repeat the DELETE",
+    },
+    tags=["devices"],
+)
 def revoke_device(code: str) -> Response:
     sites().revoke_device(code, caller(), client_ip())
     # Rewritten on every call, so repeating a DELETE heals a rewrite that failed.
-    try:
-        broker_files.write_broker_files(settings(), engine())
-    except OSError as exc:
-        raise ApiError(
-            503,
-            "broker_files_unwritable",
-            f"revoked, but the broker files could not be rewritten ({exc}); repeat the DELETE",
-        ) from exc
+    broker_files.write_broker_files(settings(), engine())
     return Response(status=204)
 
 
-# --- errors -------------------------------------------------------------------------------
+# --- the console's form rules ---------------------------------------------------------------
+# cloud_api/console.py reads its HTML forms with these (messages its pages show); no route of
+# this API does. They belong in the console.
+
+GRID_AXES = ("aisles", "racks", "levels", "positions")  # slowest first
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+_PREFIX = re.compile(r"[A-Za-z0-9_.-]{1,64}")
 
 
-def _code_taken(code: str) -> ApiError:
-    # Device codes are global (MQTT usernames); whose it is stays unsaid.
-    return ApiError(
-        409, "code_taken", f"device code {code!r} is taken; choose another", {"field": "code"}
-    )
+def text(data: Any, name: str, limit: int, *, required: bool = False) -> str:
+    value = data.get(name)
+    if value is None and not required:
+        return ""
+    if not isinstance(value, str) or len(value) > limit or _CONTROL.search(value):
+        raise ApiError(
+            422,
+            "invalid_field",
+            f"{name} must be text of at most {limit} characters, without control characters",
+            {"field": name},
+        )
+    value = value.strip()
+    if required and not value:
+        raise ApiError(422, "missing_field", f"{name} must not be blank", {"field": name})
+    return value
 
 
-@bp.errorhandler(UnknownZone)
-def _unknown_zone(exc: UnknownZone) -> Response:
-    return error_response(422, "unknown_zone", str(exc), {"field": "zone"})
+def code_field(data: Any, name: str, pattern: re.Pattern[str] = CODE) -> str | None:
+    value = data.get(name)
+    if value is None:
+        return None
+    if not isinstance(value, str) or not pattern.fullmatch(value):
+        longest = 64 if pattern is LOCATION_CODE else 63
+        raise ApiError(
+            422,
+            "invalid_code",
+            f"{name} must be 1-{longest} ASCII letters, digits, '_', '.' or '-',"
+            " starting with a letter or digit",
+            {"field": name},
+        )
+    return value
 
 
-@bp.errorhandler(NotFound)
-def _not_found(exc: NotFound) -> Response:
-    return error_response(404, "not_found", str(exc))
+def choice(data: Any, name: str, options: tuple[str, ...], default: str) -> str:
+    value = data.get(name)
+    if value is None:
+        return default
+    if value not in options:
+        raise ApiError(
+            422,
+            "invalid_field",
+            f"{name} must be one of {', '.join(repr(o) for o in options)}",
+            {"field": name},
+        )
+    return value
 
 
-@bp.errorhandler(LocationsExist)
-def _locations_exist(exc: LocationsExist) -> Response:
-    return error_response(
-        409,
-        "locations_exist",
-        f"{exc}; nothing was created",
-        {"existing": exc.existing[:EXISTING_SHOWN], "count": len(exc.existing)},
-    )
+def area(value: Any) -> Decimal | None:
+    try:
+        return business_area(value)
+    except Invalid as exc:
+        raise ApiError(422, exc.code, exc.message, exc.details) from exc
 
 
-@bp.errorhandler(AlreadyExists)
-def _already_exists(exc: AlreadyExists) -> Response:
-    return error_response(409, "already_exists", str(exc), {"field": "code"})
-
-
-# --- OpenAPI ------------------------------------------------------------------------------
-
-
-def paths() -> dict[str, Any]:
-    from cangyun.openapi import PAGE_PARAMS, operation, path_param, query
-
-    tags = ["warehouses"]
-    line = "^[^\\x00-\\x1f\\x7f]*$"
-    nonblank = "^[^\\x00-\\x1f\\x7f]*[^\\s\\x00-\\x1f\\x7f][^\\x00-\\x1f\\x7f]*$"
-
-    def text_schema(limit: int, *, blank: bool = True) -> dict[str, Any]:
-        # Optional text may be null, meaning the same as leaving it out.
-        if blank:
-            return {"type": "string", "maxLength": limit, "pattern": line, "nullable": True}
-        return {"type": "string", "maxLength": limit, "pattern": nonblank}
-
-    def code_schema(longest: int = 63, *, nullable: bool = False) -> dict[str, Any]:
-        pattern = f"^[A-Za-z0-9][A-Za-z0-9_.-]{{0,{longest - 1}}}$"
-        return {"type": "string", "pattern": pattern} | ({"nullable": True} if nullable else {})
-
-    def obj(required: list[str], **props: Any) -> dict[str, Any]:
-        schema = {"type": "object", "additionalProperties": False, "properties": props}
-        return schema | ({"required": required} if required else {})
-
-    name = text_schema(200, blank=False)
-    area_schema = {
-        "type": "number",
-        "minimum": 0,
-        "exclusiveMinimum": True,
-        "maximum": 1_000_000,
-        "multipleOf": 0.01,
-        "nullable": True,
-        "description": "business area in m²; decides the traceability edition's period price",
-    }
-    span = obj(
-        ["from", "to"],
-        **{
-            "from": {"type": "string", "pattern": "^([A-Za-z]|[0-9]{1,4})$"},
-            "to": {"type": "string", "pattern": "^([A-Za-z]|[0-9]{1,4})$"},
-        },
-    )
-    warehouse = path_param("code", "warehouse code")
-    device = path_param("code", "device code")
-    read = {401: "no, expired or invalid token", 403: "forbidden"}
-    write = read | {400: "malformed body", 422: "invalid field (details.field)"}
-    # Empty filters are ignored, as if left out.
-    filters = [
-        query(
-            "zone",
-            "only this zone (code)",
-            {"type": "string", "pattern": "^([A-Za-z0-9][A-Za-z0-9_.-]{0,62})?$"},
-        ),
-        query(
-            "prefix",
-            "only codes starting with this",
-            {"type": "string", "pattern": "^[A-Za-z0-9_.-]{0,64}$"},
-        ),
-    ]
-
-    def no_body(op: dict[str, Any], status: str) -> dict[str, Any]:
-        op["responses"][status].pop("content", None)
-        return op
-
-    labels = operation(
-        f"Printable labels of the locations (A4 PDF, at most {MAX_LABELS} labels)",
-        params=[
-            warehouse,
-            query(
-                "symbology",
-                "code128 (default) or datamatrix; the symbol holds the location code",
-                {"type": "string", "enum": list(SYMBOLOGIES)},
-            ),
-            *filters,
-        ],
-        responses={
-            200: "application/pdf",
-            400: "bad parameter",
-            404: "warehouse not in this tenant, or no location matches",
-            422: f"more than {MAX_LABELS} locations match, or a code too long to print",
-        }
-        | read,
-        tags=tags,
-    )
-    labels["responses"]["200"]["content"] = {
-        "application/pdf": {"schema": {"type": "string", "format": "binary"}}
-    }
-    return {
-        "/api/v1/warehouses": {
-            "get": operation(
-                "Warehouses of this tenant with zone, location and device counts",
-                responses={200: "page {total, items, next}"} | read,
-                tags=tags,
-            ),
-            "post": operation(
-                "Add a warehouse",
-                body=obj(
-                    ["code", "name"],
-                    code=code_schema(),
-                    name=name,
-                    address=text_schema(300),
-                    area_m2=area_schema,
-                ),
-                responses={201: "warehouse", 409: "code taken"} | write,
-                tags=tags,
-            ),
-        },
-        "/api/v1/warehouses/{code}": {
-            "get": operation(
-                "One warehouse",
-                params=[warehouse],
-                responses={200: "warehouse", 404: "not in this tenant"} | read,
-                tags=tags,
-            ),
-            "patch": operation(
-                "Change a warehouse's name, address or business area (null clears it)",
-                params=[warehouse],
-                body=obj([], name=name, address=text_schema(300), area_m2=area_schema),
-                responses={200: "warehouse", 404: "not in this tenant"} | write,
-                tags=tags,
-            ),
-        },
-        "/api/v1/warehouses/{code}/zones": {
-            "get": operation(
-                "Zones (库区) of a warehouse",
-                params=[warehouse],
-                responses={200: "page {total, items, next}", 404: "not in this tenant"} | read,
-                tags=tags,
-            ),
-            "post": operation(
-                "Add a zone",
-                params=[warehouse],
-                body=obj(
-                    ["code", "name"],
-                    code=code_schema(),
-                    name=name,
-                    kind={
-                        "type": "string",
-                        "enum": list(ZONE_KINDS),
-                        "default": "storage",
-                        "nullable": True,
-                    },
-                ),
-                responses={201: "zone", 404: "not in this tenant", 409: "code taken"} | write,
-                tags=tags,
-            ),
-        },
-        "/api/v1/warehouses/{code}/locations": {
-            "get": operation(
-                "Locations (库位) of a warehouse in code order",
-                params=[warehouse, *filters, *PAGE_PARAMS],
-                responses={
-                    200: "page {total, items, next}",
-                    400: "bad parameter",
-                    404: "not in this tenant",
-                }
-                | read,
-                tags=tags,
-            ),
-            "post": operation(
-                "Add one location",
-                params=[warehouse],
-                body=obj(
-                    ["code"],
-                    code=code_schema(64),
-                    name=text_schema(200),
-                    zone=code_schema(nullable=True),
-                ),
-                responses={201: "location", 404: "not in this tenant", 409: "code taken"} | write,
-                tags=tags,
-            ),
-        },
-        "/api/v1/warehouses/{code}/locations/bulk": {
-            "post": operation(
-                f"Generate a grid of locations, e.g. aisles A-C × racks 01-20 × levels 1-4 →"
-                f" A-01-1 … C-20-4; all or nothing, at most {MAX_GRID}",
-                params=[warehouse],
-                body=obj(
-                    ["aisles", "racks", "levels"],
-                    aisles=span,
-                    racks=span,
-                    levels=span,
-                    positions=span | {"nullable": True},
-                    zone=code_schema(nullable=True),
-                    prefix={
-                        "type": "string",
-                        "pattern": "^([A-Za-z0-9][A-Za-z0-9_.-]{0,59})?$",
-                        "nullable": True,
-                    },
-                    separator={
-                        "type": "string",
-                        "enum": list(SEPARATORS),
-                        "default": "-",
-                        "nullable": True,
-                    },
-                ),
-                responses={
-                    201: "{created, first, last}",
-                    404: "not in this tenant",
-                    409: "some codes exist (details.existing); nothing was created",
-                }
-                | write,
-                tags=tags,
-            )
-        },
-        "/api/v1/warehouses/{code}/locations/labels.pdf": {"get": labels},
-        "/api/v1/warehouses/{code}/locations/{location}": {
-            "delete": no_body(
-                operation(
-                    "Delete a location (the cloud keeps stock per warehouse, not per bin)",
-                    params=[warehouse, path_param("location", "location code")],
-                    responses={204: "deleted", 404: "not in this tenant"} | read,
-                    tags=tags,
-                ),
-                "204",
-            )
-        },
-        "/api/v1/devices": {
-            "post": operation(
-                "Register a device; an edge box gets its broker credentials, edge API token"
-                " and settings file in this answer only",
-                body=obj(
-                    ["warehouse", "code", "kind"],
-                    warehouse=code_schema(),
-                    code=code_schema(),
-                    kind={"type": "string", "enum": list(DEVICE_KINDS)},
-                    name=text_schema(200),
-                ),
-                responses={
-                    201: "device (+ credentials, edge_settings for an edge box)",
-                    404: "warehouse not in this tenant",
-                    409: "device code taken (codes are global: MQTT usernames)",
-                    503: "broker files could not be written",
-                }
-                | write,
-                tags=["devices"],
-            )
-        },
-        "/api/v1/devices/{code}": {
-            "get": operation(
-                "One device (never its secrets)",
-                params=[device],
-                responses={200: "device", 404: "not in this tenant"} | read,
-                tags=["devices"],
-            ),
-            "patch": operation(
-                "Rename a device",
-                params=[device],
-                body=obj([], name=name),
-                responses={200: "device", 404: "not in this tenant"} | write,
-                tags=["devices"],
-            ),
-            "delete": no_body(
-                operation(
-                    "Revoke a device: the broker drops its account at once",
-                    params=[device],
-                    responses={
-                        204: "revoked",
-                        404: "not in this tenant",
-                        503: "broker files could not be rewritten; repeat",
-                    }
-                    | read,
-                    tags=["devices"],
-                ),
-                "204",
-            ),
-        },
-    }
+def location_filters() -> tuple[str | None, str | None]:
+    zone = request.args.get("zone") or None
+    prefix = request.args.get("prefix") or None
+    if zone is not None and not CODE.fullmatch(zone):
+        raise ApiError(400, "invalid_parameter", "zone must be a zone code")
+    if prefix is not None and not _PREFIX.fullmatch(prefix):
+        raise ApiError(400, "invalid_parameter", "prefix must be the start of a location code")
+    return zone, prefix

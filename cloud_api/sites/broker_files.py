@@ -16,10 +16,18 @@ from pathlib import Path
 
 from sqlalchemy.engine import Engine
 
+from cangyun.errors import Unavailable
 from cloud_api.settings import CloudSettings
 from cloud_api.sites.registry import BrokerAccount, broker_accounts
 
 log = logging.getLogger(__name__)
+
+
+class BrokerFilesUnwritable(Unavailable, OSError):
+    """The password or ACL file could not be written (disk full, permissions); still an
+    ``OSError`` for callers that catch one."""
+
+    code = "broker_files_unwritable"
 
 
 def render_passwd(accounts: list[BrokerAccount]) -> str:
@@ -37,8 +45,14 @@ def render_acl(accounts: list[BrokerAccount]) -> str:
 
 def write_broker_files(settings: CloudSettings, engine: Engine) -> None:
     accounts = broker_accounts(engine)
-    _atomic_write(settings.passwd_file, render_passwd(accounts), mode=0o600)
-    _atomic_write(settings.acl_file, render_acl(accounts), mode=0o644)
+    try:
+        _atomic_write(settings.passwd_file, render_passwd(accounts), mode=0o600)
+        _atomic_write(settings.acl_file, render_acl(accounts), mode=0o644)
+    except OSError as exc:
+        raise BrokerFilesUnwritable(
+            f"the broker's password and ACL files could not be written ({exc}); they are"
+            " rebuilt whole on the next change, or by `cangyun cloud broker-files`"
+        ) from exc
     reload_broker(settings)
 
 

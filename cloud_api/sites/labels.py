@@ -28,6 +28,8 @@ import numpy as np
 import zxingcpp
 from PIL import Image, ImageDraw, ImageFont, ImageSequence, TiffImagePlugin
 
+from cangyun.errors import Invalid
+
 # --- 库位 codes ------------------------------------------------------------------------
 
 # What a location code may be: it is printed in a barcode, typed on PDAs and used in URLs.
@@ -39,13 +41,13 @@ SEPARATORS = ("-", "_", ".", "")
 MAX_DIGITS = 4  # racks, levels and positions run up to 9999
 
 
-class GridError(ValueError):
+class GridError(Invalid):
     """A grid that cannot be generated; ``field`` names the request field at fault."""
 
+    code = "invalid_grid"
+
     def __init__(self, field: str, message: str) -> None:
-        super().__init__(message)
-        self.field = field
-        self.message = message
+        super().__init__(message, field=field)
 
 
 @dataclass(frozen=True)
@@ -148,8 +150,14 @@ MARGIN = _mm(10)  # most office printers cannot print to the edge
 PAD = _mm(2.5)
 
 
-class LabelError(ValueError):
+class LabelError(Invalid):
     """Labels that cannot be printed as asked (nothing to print, a code too long...)."""
+
+    code = "unprintable"
+
+    def __init__(self, message: str, *, field: str = "symbology") -> None:
+        # What the caller can change is the symbology (a Data Matrix holds longer codes).
+        super().__init__(message, field=field)
 
 
 @dataclass(frozen=True)

@@ -8,20 +8,21 @@ are answered with ``NotFound`` before any query runs.
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Iterable
 from datetime import datetime
-from decimal import Decimal
+from decimal import Decimal, InvalidOperation
 from typing import Any
 
 import sqlalchemy as sa
 
-from cangyun.errors import AlreadyExists, NotFound
+from cangyun.errors import AlreadyExists, Invalid, NotFound
 from cangyun.timeutil import utcnow
 from cloud_api.platform.db import atomic
 from cloud_api.platform.schema import devices, locations, service_accounts, warehouses, zones
 from cloud_api.platform.tenancy import Caller, TenantStore
-from cloud_api.sites.labels import LOCATION_CODE
+from cloud_api.sites.labels import LOCATION_CODE, MAX_LABELS
 
 # Warehouse, zone and device codes: ASCII letters, digits, "_.-", 1-63 characters. Warehouse
 # and device codes become MQTT topic levels and usernames, so nothing else may enter them.
@@ -29,19 +30,72 @@ CODE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,62}")
 ZONE_KINDS = ("storage", "receiving", "staging", "shipping", "cold", "quarantine")
 DEVICE_KINDS = ("edge", "pda", "camera")
 EXISTING_SHOWN = 1000  # clashing codes listed in a refused bulk request
+MAX_AREA_M2 = Decimal(1_000_000)
+CENT = Decimal("0.01")
 _IN_CHUNK = 500  # codes per IN (...) list
 
 
 class LocationsExist(AlreadyExists):
     """A block of locations clashes with codes the warehouse already has."""
 
+    code = "locations_exist"
+
     def __init__(self, existing: list[str]) -> None:
-        super().__init__(
+        clash = (
             f"location {existing[0]!r} already exists"
             if len(existing) == 1
             else f"{len(existing)} of these location codes already exist"
         )
+        super().__init__(
+            clash, details={"existing": existing[:EXISTING_SHOWN], "count": len(existing)}
+        )
+        # str() stays the clash alone, which the console shows; the API says the rest.
+        self.message = f"{clash}; nothing was created"
         self.existing = existing
+
+
+class UnknownZone(Invalid):
+    """A zone named in a request body that the warehouse does not have."""
+
+    code = "unknown_zone"
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, field="zone")
+
+
+class DeviceCodeTaken(AlreadyExists):
+    """Device codes are global (they are MQTT usernames): whose the code is stays unsaid."""
+
+    code = "code_taken"
+
+    def __init__(self, code: str) -> None:
+        super().__init__(f"device code {code!r} is taken; choose another", field="code")
+
+
+def business_area(value: float | Decimal | None) -> Decimal | None:
+    """Business area in m², exact to the cent: it decides the traceability edition's period
+    price. Binary noise (0.1 + 0.2) rounds away; more digits than cents are a typo."""
+    if value is None:
+        return None
+    refused = Invalid(
+        "area_m2 must be a number of m² above 0 and at most 1,000,000, in 0.01 steps",
+        code="invalid_area",
+        field="area_m2",
+    )
+    if isinstance(value, bool) or not isinstance(value, int | float | Decimal):
+        raise refused
+    if not math.isfinite(value):
+        raise refused
+    exact = Decimal(str(value))
+    if not 0 < exact <= MAX_AREA_M2:
+        raise refused
+    try:
+        rounded = exact.quantize(CENT)
+    except InvalidOperation as exc:
+        raise refused from exc
+    if abs(exact - rounded) > Decimal("1e-9"):
+        raise refused
+    return rounded
 
 
 def valid_code(text: object) -> bool:
@@ -79,6 +133,7 @@ class TenantSites(TenantStore):
         caller: Caller,
         ip: str,
     ) -> dict[str, Any]:
+        area_m2 = business_area(area_m2)
         try:
             with atomic(self.engine) as conn:
                 conn.execute(
@@ -94,12 +149,14 @@ class TenantSites(TenantStore):
                 details = {"name": name, "address": address, "area_m2": _number(area_m2)}
                 self._audit(conn, caller, "warehouse.created", f"warehouse:{code}", details, ip)
         except sa.exc.IntegrityError as exc:
-            raise AlreadyExists(f"warehouse {code!r} already exists") from exc
+            raise AlreadyExists(f"warehouse {code!r} already exists", field="code") from exc
         return self.warehouse(code)
 
     def update_warehouse(
         self, code: str, changes: dict[str, Any], caller: Caller, ip: str
     ) -> dict[str, Any]:
+        if "area_m2" in changes:
+            changes = changes | {"area_m2": business_area(changes["area_m2"])}
         with atomic(self.engine) as conn:
             row = self._warehouse_row(conn, code)
             changes = {k: v for k, v in changes.items() if row[k] != v}
@@ -206,7 +263,9 @@ class TenantSites(TenantStore):
                     ip,
                 )
         except sa.exc.IntegrityError as exc:
-            raise AlreadyExists(f"zone {code!r} already exists in {warehouse!r}") from exc
+            raise AlreadyExists(
+                f"zone {code!r} already exists in {warehouse!r}", field="code"
+            ) from exc
         return self.zone(warehouse, code)
 
     def _zone_id(self, conn: sa.Connection, warehouse_id: int, code: str) -> int | None:
@@ -279,6 +338,23 @@ class TenantSites(TenantStore):
             ).mappings()
             items = [dict(r) for r in rows]
         return {"code": row["code"], "name": row["name"]}, items, total
+
+    def printable_locations(
+        self, warehouse: str, *, zone: str | None, prefix: str | None
+    ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+        """The rows of one label sheet: at least one, at most ``MAX_LABELS``."""
+        found, rows, total = self.label_rows(warehouse, zone=zone, prefix=prefix, limit=MAX_LABELS)
+        if total > MAX_LABELS:
+            raise Invalid(
+                f"{total} locations match; one PDF holds at most {MAX_LABELS} labels:"
+                " filter by zone or prefix",
+                code="too_many_labels",
+                field="prefix",
+                details={"count": total, "limit": MAX_LABELS},
+            )
+        if not rows:
+            raise NotFound("no locations match; nothing to print", code="no_locations")
+        return found, rows
 
     def create_location(
         self,
@@ -471,6 +547,15 @@ class TenantSites(TenantStore):
             ).first()
         return found is not None
 
+    def require_free_device_code(self, code: str, reserved: Iterable[str] = ()) -> None:
+        """No device of any tenant, no broker account (ingest) and none of ``reserved`` goes
+        by ``code``: they share the broker's one username space. Revoked codes stay taken:
+        they name ledger rows and old broker sessions."""
+        with self.engine.connect() as conn:
+            device = conn.execute(sa.select(devices.c.id).where(devices.c.code == code)).first()
+        if device is not None or code in set(reserved) or self.is_broker_account(code):
+            raise DeviceCodeTaken(code)
+
     def register_device(
         self,
         *,
@@ -506,7 +591,7 @@ class TenantSites(TenantStore):
                     ip,
                 )
         except sa.exc.IntegrityError as exc:
-            raise AlreadyExists(f"device code {code!r} is taken") from exc
+            raise DeviceCodeTaken(code) from exc
         return self.device(code)
 
     def update_device(self, code: str, name: str, caller: Caller, ip: str) -> dict[str, Any]:
@@ -545,10 +630,6 @@ class TenantSites(TenantStore):
                 return False
             self._audit(conn, caller, "device.revoked", f"device:{code}", {}, ip)
         return True
-
-
-class UnknownZone(NotFound):
-    """A zone named in a request body that the warehouse does not have."""
 
 
 def _number(value: Any) -> Any:
@@ -608,4 +689,12 @@ def _device_json(row: Any) -> dict[str, Any]:
     }
 
 
-__all__ = ["DEVICE_KINDS", "ZONE_KINDS", "LocationsExist", "TenantSites", "UnknownZone"]
+__all__ = [
+    "DEVICE_KINDS",
+    "ZONE_KINDS",
+    "DeviceCodeTaken",
+    "LocationsExist",
+    "TenantSites",
+    "UnknownZone",
+    "business_area",
+]
