@@ -1,32 +1,35 @@
-"""CRM (客户关系管理): cargo owners (货主), notes, timeline, CSV export and import."""
+"""CRM (客户关系管理): cargo owners (货主), notes, timeline, CSV export and import.
+
+The bodies below apply the rules of ``cloud_api.crm.records`` (the code grammar, rates as
+exact decimals), the same rules the CSV import and the console apply.
+"""
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import Any
+from collections.abc import Callable
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Annotated, Any, Literal, TypeVar
 
 from flask import Blueprint, Response, request
+from pydantic import (
+    AfterValidator,
+    BeforeValidator,
+    Field,
+    PlainSerializer,
+    StringConstraints,
+    ValidationInfo,
+    WithJsonSchema,
+    field_validator,
+)
+from pydantic.json_schema import SkipJsonSchema
 
-from cangyun.errors import AlreadyExists, NotFound
-from cangyun.httpapi import (
-    ApiError,
-    decode_cursor,
-    encode_cursor,
-    json_body,
-    json_response,
-    page,
-    query_int,
-)
-from cloud_api.crm import records as crm_csv
-from cloud_api.crm.records import CsvError, FieldError
-from cloud_api.crm.store import (
-    MOVEMENT,
-    NOTE,
-    Actor,
-    ImportRejected,
-    TenantCustomers,
-    TimelineKey,
-)
+from cangyun.apispec import Body, Media, Page, Query, Reply, operation
+from cangyun.fields import Day, Text
+from cangyun.httpapi import ApiError, decode_cursor, encode_cursor, json_response, page
+from cangyun.movement import MOVEMENT_TYPES
+from cloud_api.crm import records
+from cloud_api.crm.store import MOVEMENT, NOTE, Actor, TenantCustomers, TimelineKey
 from cloud_api.platform.auth import caller, client_ip, engine, requires
 
 bp = Blueprint("crm", __name__)
@@ -34,7 +37,7 @@ bp = Blueprint("crm", __name__)
 MAX_BODY = 512 * 1024  # 20 contacts and 50 contracts with long Chinese terms fit
 MAX_IMPORT = 5 * 1024 * 1024
 MAX_QUERY = 100
-ROW_ERRORS_SHOWN = 50
+MAX_CURSOR = 400
 # What browsers, curl and spreadsheets call a CSV upload.
 CSV_TYPES = {
     "",
@@ -45,6 +48,241 @@ CSV_TYPES = {
     "application/vnd.ms-excel",
     "application/x-www-form-urlencoded",
 }
+K = TypeVar("K")
+
+
+# --- fields -----------------------------------------------------------------------------
+
+
+def _not_reserved(code: str) -> str:
+    if code in records.RESERVED_CODES:
+        raise ValueError(f"{code!r} is reserved; choose another code")
+    return code
+
+
+CustomerCode = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, max_length=64, pattern=records.CODE.pattern),
+    AfterValidator(_not_reserved),
+    Field(
+        description="货主编码: what movements carry as `customer`",
+        json_schema_extra={"not": {"enum": sorted(records.RESERVED_CODES)}},
+    ),
+]
+CustomerName = Annotated[
+    Text(records.NAME_MAX, min_length=1, multiline=True), Field(description="货主名称")
+]
+# The contact's email is kept as written (not lowercased): it is shown back, not used to log in.
+ContactEmail = Annotated[
+    str,
+    StringConstraints(
+        strip_whitespace=True,
+        max_length=records.EMAIL_MAX,
+        pattern=r"^$|^[^@\s\x00-\x1f\x7f]{1,64}@[^@\s\x00-\x1f\x7f]{1,190}\.[^@\s\x00-\x1f\x7f]{2,}$",
+    ),
+]
+IsoDay = Annotated[Day, PlainSerializer(date.isoformat, return_type=str)]
+
+
+def Rate(name: str, unit: str) -> Any:  # noqa: N802
+    """Yuan as an exact decimal: a string such as "12.50", or a JSON number."""
+    rate = next(r for r in records.RATES if r.name == name)
+    top = str(rate.maximum)
+    whole, places = len(top) - 1, rate.places
+    schema = {
+        "anyOf": [
+            {
+                "type": "string",
+                "pattern": f"^([0-9]{{1,{whole}}}(\\.[0-9]{{1,{places}}})?"
+                f"|{top}(\\.0{{1,{places}}})?)$",
+            },
+            {"type": "number", "minimum": 0, "maximum": int(rate.maximum)},
+        ],
+        "description": f"yuan per {unit}, 0-{top}, at most {places} decimals",
+        "examples": ["12.50"],
+    }
+    return Annotated[
+        Decimal,
+        BeforeValidator(lambda value: records.check_money(value, name)),
+        WithJsonSchema(schema),
+    ]
+
+
+StorageRate = Rate("storage_per_tonne_day", "tonne-day (仓储费)")
+InRate = Rate("handling_in_per_piece", "piece received (入库费)")
+OutRate = Rate("handling_out_per_piece", "piece shipped (出库费)")
+MonthlyMinimum = Rate("minimum_monthly_charge", "month (月最低收费)")
+
+
+# --- bodies -----------------------------------------------------------------------------
+
+
+class Contact(Body):
+    name: Text(records.CONTACT_NAME_MAX, min_length=1, multiline=True)
+    phone: Text(records.PHONE_MAX) = ""
+    email: ContactEmail = ""
+    role: Text(records.ROLE_MAX, multiline=True) = ""
+
+
+class Contract(Body):
+    number: Text(records.CONTRACT_NUMBER_MAX, min_length=1)
+    starts: IsoDay
+    ends: IsoDay | None = Field(None, description="null: open-ended")
+    terms: Text(records.TERMS_MAX, multiline=True) = ""
+
+    @field_validator("ends")
+    @classmethod
+    def _not_before_start(cls, ends: date | None, info: ValidationInfo) -> date | None:
+        starts = info.data.get("starts")
+        if ends is not None and starts is not None and ends < starts:
+            raise ValueError("a contract cannot end before it starts")
+        return ends
+
+
+Contacts = Annotated[list[Contact], Field(max_length=records.CONTACTS_MAX)]
+Contracts = Annotated[list[Contract], Field(max_length=records.CONTRACTS_MAX)]
+
+
+class NewCustomer(Body):
+    code: CustomerCode
+    name: CustomerName
+    contacts: Contacts = []
+    contracts: Contracts = []
+    storage_per_tonne_day: StorageRate = Decimal(0)
+    handling_in_per_piece: InRate = Decimal(0)
+    handling_out_per_piece: OutRate = Decimal(0)
+    minimum_monthly_charge: MonthlyMinimum = Decimal(0)
+
+
+class CustomerChange(Body):
+    """The fields to change; those left out (or null) keep their value. Lists are replaced."""
+
+    # Accepted so a client may send back what it read; the store refuses a different code.
+    code: SkipJsonSchema[str | None] = None
+    name: CustomerName | None = None
+    contacts: Contacts | None = None
+    contracts: Contracts | None = None
+    storage_per_tonne_day: StorageRate | None = None
+    handling_in_per_piece: InRate | None = None
+    handling_out_per_piece: OutRate | None = None
+    minimum_monthly_charge: MonthlyMinimum | None = None
+
+
+class NewNote(Body):
+    text: Text(records.NOTE_MAX, min_length=1, multiline=True)
+
+
+CSV_SCHEMA = {"type": "string", "format": "binary", "minLength": 1}
+CSV_UPLOAD = (
+    Media("text/csv", "the CSV file (UTF-8 or GB18030)", CSV_SCHEMA),
+    Media("application/octet-stream", "the CSV file", CSV_SCHEMA),
+)
+
+
+# --- queries ----------------------------------------------------------------------------
+
+
+class PageQuery(Query):
+    limit: int = Field(100, ge=1, le=1000, description="page size")
+    cursor: Text(MAX_CURSOR) | None = Field(None, description="the `next` value of the last page")
+
+
+class CustomerSearch(PageQuery):
+    q: Text(MAX_QUERY) = Field(
+        "", description="search text: code, name, contact names, phones and emails"
+    )
+
+
+class ExportQuery(Query):
+    lang: Literal["zh", "en"] = Field("zh", description="header language")
+
+
+# --- answers ----------------------------------------------------------------------------
+
+
+class ContactReply(Reply):
+    name: str
+    phone: str
+    email: str
+    role: str
+
+
+class ContractReply(Reply):
+    number: str
+    starts: str
+    ends: str | None
+    terms: str
+
+
+class Customer(Reply):
+    """A cargo owner (货主) with contacts, contracts and rate card (yuan as strings)"""
+
+    code: str
+    name: str
+    contacts: list[ContactReply]
+    contracts: list[ContractReply]
+    storage_per_tonne_day: str
+    handling_in_per_piece: str
+    handling_out_per_piece: str
+    minimum_monthly_charge: str
+    created_at: str
+    updated_at: str
+
+
+class Note(Reply):
+    """A note on a customer"""
+
+    id: int
+    author: str
+    text: str
+    created_at: str
+
+
+class TimelineMovementBody(Reply):
+    id: int
+    movement_id: str
+    type: Literal[MOVEMENT_TYPES]  # type: ignore[valid-type]
+    warehouse: str
+    device: str
+    gtin: str | None
+    sku: str | None
+    lot: str | None
+    qty: int
+    qty_delta: int
+    weight_kg: float | None
+    location: str | None
+    to_location: str | None
+    operator: str | None
+    occurred_at: str
+
+
+class TimelineMovement(Reply):
+    kind: Literal["movement"]
+    at: str
+    movement: TimelineMovementBody
+
+
+class TimelineNote(Reply):
+    kind: Literal["note"]
+    at: str
+    note: Note
+
+
+TimelineEntry = Annotated[TimelineMovement | TimelineNote, Field(discriminator="kind")]
+
+
+class TimelinePage(Page[TimelineEntry]):
+    """The customer's movements and notes, newest first"""
+
+
+class ImportResult(Reply):
+    """How many customers the import created and updated"""
+
+    created: int
+    updated: int
+
+
+# --- helpers ----------------------------------------------------------------------------
 
 
 def customers_store() -> TenantCustomers:
@@ -55,68 +293,41 @@ def actor() -> Actor:
     return Actor.of(caller(), client_ip())
 
 
-def json_object() -> dict[str, Any]:
-    data = json_body(MAX_BODY)
-    if not isinstance(data, dict):
-        raise ApiError(400, "invalid_body", "send a JSON object")
-    return data
+def _cursor(text: str | None, read: Callable[[Any], K | None]) -> K | None:
+    """The position a cursor names, or 400 when a client sent one we never wrote."""
+    if not text:
+        return None
+    found = read(decode_cursor(text))
+    if found is None:
+        raise ApiError(400, "invalid_cursor", "the pagination cursor is not valid")
+    return found
 
 
-def invalid(exc: FieldError) -> ApiError:
-    return ApiError(422, exc.code, exc.message, {"field": exc.field})
-
-
-def not_found(exc: NotFound) -> ApiError:
-    return ApiError(404, "not_found", str(exc))
-
-
-def known_code(code: str) -> str:
-    """A path code that cannot exist is answered without asking the database."""
-    if not crm_csv.CODE.fullmatch(code):
-        raise ApiError(404, "not_found", f"no customer {code!r} in this tenant")
-    return code
-
-
-def bad_cursor() -> ApiError:
-    return ApiError(400, "invalid_cursor", "the pagination cursor is not valid")
-
-
-def row_id(value: object) -> bool:
+def _row_id(value: object) -> bool:
     # Cursors come back from clients: anything beyond BIGINT would make PostgreSQL fail.
     return isinstance(value, int) and not isinstance(value, bool) and 0 < value < 2**63
 
 
-def raw_cursor() -> Any:
-    raw = request.args.get("cursor")
-    return decode_cursor(raw) if raw else None
+def _code_key(value: Any) -> str | None:
+    return value if isinstance(value, str) and records.CODE.fullmatch(value) else None
 
 
-def code_cursor() -> str | None:
-    value = raw_cursor()
-    if value is not None and not (isinstance(value, str) and crm_csv.CODE.fullmatch(value)):
-        raise bad_cursor()
-    return value
+def _id_key(value: Any) -> int | None:
+    return value if _row_id(value) else None
 
 
-def id_cursor() -> int | None:
-    value = raw_cursor()
-    if value is not None and not row_id(value):
-        raise bad_cursor()
-    return value
-
-
-def timeline_cursor() -> TimelineKey | None:
-    value = raw_cursor()
-    if value is None:
-        return None
+def _timeline_key(value: Any) -> TimelineKey | None:
     try:
         at, kind, position = value
         moment = datetime.fromisoformat(at)
-    except (TypeError, ValueError) as exc:
-        raise bad_cursor() from exc
-    if moment.tzinfo is None or kind not in (MOVEMENT, NOTE) or not row_id(position):
-        raise bad_cursor()
+    except (TypeError, ValueError):
+        return None
+    if moment.tzinfo is None or kind not in (MOVEMENT, NOTE) or not _row_id(position):
+        return None
     return TimelineKey(moment, kind, position)
+
+
+UNKNOWN = {404: "no such customer in this tenant (or deleted)"}
 
 
 # --- customers --------------------------------------------------------------------------
@@ -124,58 +335,63 @@ def timeline_cursor() -> TimelineKey | None:
 
 @bp.get("/customers")
 @requires("customers:read")
-def list_customers() -> Response:
-    q = request.args.get("q", "").strip()
-    if len(q) > MAX_QUERY or any(ord(ch) < 32 for ch in q):
-        raise ApiError(400, "invalid_parameter", f"q must be at most {MAX_QUERY} printable chars")
-    limit = query_int("limit", 100, 1, 1000)
-    total, items, last = customers_store().search(q, after=code_cursor(), limit=limit)
+@operation(
+    "Cargo owners (货主); q searches code, name, contact names, phones and emails",
+    query=CustomerSearch,
+    responses={200: Page[Customer]},
+)
+def list_customers(query: CustomerSearch) -> Response:
+    after = _cursor(query.cursor, _code_key)
+    total, items, last = customers_store().search(query.q, after=after, limit=query.limit)
     return json_response(page(total, items, encode_cursor(last) if last else None))
 
 
 @bp.post("/customers")
 @requires("customers:write")
-def create_customer() -> Response:
-    try:
-        values = crm_csv.customer_values(json_object())
-    except FieldError as exc:
-        raise invalid(exc) from exc
-    try:
-        return json_response(customers_store().create(values, actor()), 201)
-    except AlreadyExists as exc:
-        raise ApiError(409, "code_taken", str(exc), {"field": "code"}) from exc
+@operation(
+    "Add a customer; rates are yuan as decimal strings",
+    body=NewCustomer,
+    max_bytes=MAX_BODY,
+    responses={201: Customer, 409: "code_taken: also by a deleted customer"},
+)
+def create_customer(body: NewCustomer) -> Response:
+    return json_response(customers_store().create(body.model_dump(), actor()), 201)
 
 
 @bp.get("/customers/<code>")
 @requires("customers:read")
+@operation("One customer", responses={200: Customer, **UNKNOWN})
 def get_customer(code: str) -> Response:
-    try:
-        return json_response(customers_store().get(known_code(code)))
-    except NotFound as exc:
-        raise not_found(exc) from exc
+    return json_response(customers_store().get(code))
 
 
 @bp.patch("/customers/<code>")
 @requires("customers:write")
-def update_customer(code: str) -> Response:
-    known_code(code)
-    try:
-        changes = crm_csv.customer_values(json_object(), current_code=code)
-    except FieldError as exc:
-        raise invalid(exc) from exc
-    try:
-        return json_response(customers_store().update(code, changes, actor()))
-    except NotFound as exc:
-        raise not_found(exc) from exc
+@operation(
+    "Change a customer; fields left out keep their value; the code never changes",
+    body=CustomerChange,
+    max_bytes=MAX_BODY,
+    responses={
+        200: Customer,
+        **UNKNOWN,
+        422: "invalid field (details.field); immutable_field: a different code",
+    },
+)
+def update_customer(code: str, body: CustomerChange) -> Response:
+    # Only the top level is partial: a contact or contract sent is stored whole.
+    sent = body.model_fields_set
+    changes = {k: v for k, v in body.model_dump().items() if k in sent and v is not None}
+    return json_response(customers_store().update(code, changes, actor()))
 
 
 @bp.delete("/customers/<code>")
 @requires("customers:write")
+@operation(
+    "Delete a customer (soft: its code stays taken; movements keep it)",
+    responses={204: "deleted", **UNKNOWN},
+)
 def delete_customer(code: str) -> Response:
-    try:
-        customers_store().delete(known_code(code), actor())
-    except NotFound as exc:
-        raise not_found(exc) from exc
+    customers_store().delete(code, actor())
     return Response(status=204)
 
 
@@ -184,41 +400,37 @@ def delete_customer(code: str) -> Response:
 
 @bp.get("/customers/<code>/notes")
 @requires("customers:read")
-def list_notes(code: str) -> Response:
-    limit = query_int("limit", 100, 1, 1000)
-    try:
-        total, items, last = customers_store().notes(
-            known_code(code), before_id=id_cursor(), limit=limit
-        )
-    except NotFound as exc:
-        raise not_found(exc) from exc
+@operation(
+    "Notes on a customer, newest first", query=PageQuery, responses={200: Page[Note], **UNKNOWN}
+)
+def list_notes(code: str, query: PageQuery) -> Response:
+    before = _cursor(query.cursor, _id_key)
+    total, items, last = customers_store().notes(code, before_id=before, limit=query.limit)
     return json_response(page(total, items, encode_cursor(last) if last else None))
 
 
 @bp.post("/customers/<code>/notes")
 @requires("customers:write")
-def add_note(code: str) -> Response:
-    known_code(code)
-    try:
-        text = crm_csv.note_text(json_object())
-    except FieldError as exc:
-        raise invalid(exc) from exc
-    try:
-        return json_response(customers_store().add_note(code, text, actor()), 201)
-    except NotFound as exc:
-        raise not_found(exc) from exc
+@operation(
+    "Add a note (append-only; the author is the caller)",
+    body=NewNote,
+    max_bytes=MAX_BODY,
+    responses={201: Note, **UNKNOWN},
+)
+def add_note(code: str, body: NewNote) -> Response:
+    return json_response(customers_store().add_note(code, body.text, actor()), 201)
 
 
 @bp.get("/customers/<code>/timeline")
 @requires("customers:read")
-def timeline(code: str) -> Response:
-    limit = query_int("limit", 100, 1, 1000)
-    try:
-        total, items, last = customers_store().timeline(
-            known_code(code), after=timeline_cursor(), limit=limit
-        )
-    except NotFound as exc:
-        raise not_found(exc) from exc
+@operation(
+    "The customer's ledger movements and notes, newest first",
+    query=PageQuery,
+    responses={200: TimelinePage, **UNKNOWN},
+)
+def timeline(code: str, query: PageQuery) -> Response:
+    after = _cursor(query.cursor, _timeline_key)
+    total, items, last = customers_store().timeline(code, after=after, limit=query.limit)
     cursor = encode_cursor([last.at.isoformat(), last.kind, last.id]) if last else None
     return json_response(page(total, items, cursor))
 
@@ -228,11 +440,13 @@ def timeline(code: str) -> Response:
 
 @bp.get("/customers/export.csv")
 @requires("customers:read")
-def export_customers() -> Response:
-    lang = request.args.get("lang", "zh")
-    if lang not in ("zh", "en"):
-        raise ApiError(400, "invalid_parameter", "lang must be zh or en")
-    chunks = crm_csv.format_csv(customers_store().export(), lang=lang)
+@operation(
+    "All live customers as CSV (UTF-8 with BOM): rate card and first contact",
+    query=ExportQuery,
+    responses={200: Media("text/csv", "the customers, one per row", {"type": "string"})},
+)
+def export_customers(query: ExportQuery) -> Response:
+    chunks = records.format_csv(customers_store().export(), lang=query.lang)
     return Response(
         chunks,
         mimetype="text/csv",
@@ -242,33 +456,23 @@ def export_customers() -> Response:
 
 @bp.post("/customers/import")
 @requires("customers:write")
+@operation(
+    "Upsert customers by code from CSV; all rows or none (see docs/crm.md)",
+    body=CSV_UPLOAD,
+    max_bytes=MAX_IMPORT,
+    responses={
+        200: ImportResult,
+        400: "invalid_csv: not readable CSV",
+        409: "code_taken: a code was created meanwhile",
+        413: "file over 5 MB",
+        415: "not a CSV upload",
+        422: "invalid_header, or invalid_rows listed in details.rows (at most 50)",
+    },
+)
 def import_customers() -> Response:
-    parsed = parsed_csv()
-    try:
-        outcome = customers_store().import_csv(parsed, actor())
-    except ImportRejected as exc:
-        raise ApiError(
-            422,
-            "invalid_rows",
-            f"{len(exc.errors)} rows are invalid; nothing was imported",
-            {
-                "field": "file",
-                "error_count": len(exc.errors),
-                "rows": [e.to_json() for e in exc.errors[:ROW_ERRORS_SHOWN]],
-            },
-        ) from exc
-    except AlreadyExists as exc:
-        raise ApiError(409, "code_taken", str(exc)) from exc
+    parsed = records.parse_csv(csv_body())
+    outcome = customers_store().import_csv(parsed, actor())
     return json_response({"created": outcome.created, "updated": outcome.updated})
-
-
-def parsed_csv() -> crm_csv.ParsedCsv:
-    try:
-        return crm_csv.parse_csv(csv_body())
-    except CsvError as exc:
-        if exc.malformed:
-            raise ApiError(400, "invalid_csv", exc.message) from exc
-        raise ApiError(422, "invalid_header", exc.message, {"field": "header"}) from exc
 
 
 def csv_body() -> bytes:
@@ -280,199 +484,3 @@ def csv_body() -> bytes:
     if len(data) > MAX_IMPORT:
         raise ApiError(413, "payload_too_large", f"the file exceeds {MAX_IMPORT} bytes")
     return data
-
-
-# --- OpenAPI ---------------------------------------------------------------------------
-
-
-def paths() -> dict[str, Any]:
-    from cangyun.openapi import PAGE_PARAMS, operation, path_param, query
-
-    # Free text: no control characters except tab and line breaks; one-line text: none at all.
-    free = "^[^\\u0000-\\u0008\\u000b\\u000c\\u000e-\\u001f\\u007f-\\u009f]*$"
-    line = "^[^\\u0000-\\u001f\\u007f-\\u009f]*$"
-
-    def text(limit: int, pattern: str = free, **extra: Any) -> dict[str, Any]:
-        return {"type": "string", "maxLength": limit, "pattern": pattern, **extra}
-
-    def money(whole: int, places: int, maximum: str, unit: str) -> dict[str, Any]:
-        top = maximum.replace(".", "\\.")
-        return {
-            "type": "string",
-            "pattern": f"^(\\d{{1,{whole}}}(\\.\\d{{1,{places}}})?|{top}(\\.0{{1,{places}}})?)$",
-            "description": f"yuan per {unit}, 0-{maximum}, at most {places} decimals",
-            "example": "12.50",
-        }
-
-    code = {
-        "type": "string",
-        "pattern": crm_csv.CODE.pattern,
-        "not": {"enum": sorted(crm_csv.RESERVED_CODES)},
-        "description": "货主编码: what movements carry as `customer`",
-    }
-    name = text(crm_csv.NAME_MAX, minLength=1, description="货主名称")
-    contact = {
-        "type": "object",
-        "additionalProperties": False,
-        "required": ["name"],
-        "properties": {
-            "name": text(crm_csv.CONTACT_NAME_MAX, minLength=1),
-            "phone": text(crm_csv.PHONE_MAX, line),
-            "email": {
-                "type": "string",
-                "maxLength": crm_csv.EMAIL_MAX,
-                "pattern": "^$|^[^@\\s\\u0000-\\u001f\\u007f-\\u009f]{1,64}@"
-                "[^@\\s\\u0000-\\u001f\\u007f-\\u009f]{1,190}\\.[^@\\s\\u0000-\\u001f\\u007f-\\u009f]{2,}$",
-            },
-            "role": text(crm_csv.ROLE_MAX),
-        },
-    }
-    contract = {
-        "type": "object",
-        "additionalProperties": False,
-        "required": ["number", "starts"],
-        "properties": {
-            "number": text(crm_csv.CONTRACT_NUMBER_MAX, line, minLength=1),
-            "starts": {"type": "string", "format": "date"},
-            "ends": {"type": "string", "format": "date", "nullable": True},
-            "terms": text(crm_csv.TERMS_MAX),
-        },
-    }
-    editable: dict[str, Any] = {
-        "name": name,
-        "contacts": {"type": "array", "maxItems": crm_csv.CONTACTS_MAX, "items": contact},
-        "contracts": {"type": "array", "maxItems": crm_csv.CONTRACTS_MAX, "items": contract},
-        "storage_per_tonne_day": money(4, 4, "10000", "tonne-day (仓储费)"),
-        "handling_in_per_piece": money(4, 4, "10000", "piece received (入库费)"),
-        "handling_out_per_piece": money(4, 4, "10000", "piece shipped (出库费)"),
-        "minimum_monthly_charge": money(8, 2, "100000000", "month (月最低收费)"),
-    }
-    create = {
-        "type": "object",
-        "additionalProperties": False,
-        "required": ["code", "name"],
-        "properties": {"code": code, **editable},
-    }
-    patch = {"type": "object", "additionalProperties": False, "properties": editable}
-    note = {
-        "type": "object",
-        "additionalProperties": False,
-        "required": ["text"],
-        "properties": {"text": text(crm_csv.NOTE_MAX, minLength=1)},
-    }
-    by_code = [{**path_param("code", "customer code (货主编码)"), "schema": code}]
-    auth = {401: "no, expired or invalid token", 403: "role or API key may not"}
-    unknown = {404: "no such customer in this tenant (or deleted)"}
-    tags = ["crm"]
-    export = operation(
-        "All live customers as CSV (UTF-8 with BOM): rate card and first contact",
-        params=[
-            query("lang", "header language", {"type": "string", "enum": ["zh", "en"]}),
-        ],
-        responses={200: "text/csv", 400: "bad parameter"} | auth,
-        tags=tags,
-    )
-    export["responses"]["200"]["content"] = {"text/csv": {"schema": {"type": "string"}}}
-    import_ = operation(
-        "Upsert customers by code from CSV; all rows or none (see docs/crm.md)",
-        responses={
-            200: "{created, updated}",
-            400: "not readable CSV",
-            409: "a code was created meanwhile",
-            413: "file over 5 MB",
-            415: "not a CSV upload",
-            422: "bad header, or invalid rows listed in details.rows (at most 50)",
-        }
-        | auth,
-        tags=tags,
-    )
-    csv_schema = {"schema": {"type": "string", "format": "binary", "minLength": 1}}
-    import_["requestBody"] = {
-        "required": True,
-        "content": {"text/csv": csv_schema, "application/octet-stream": csv_schema},
-    }
-    delete = operation(
-        "Delete a customer (soft: its code stays taken; movements keep it)",
-        params=by_code,
-        responses={204: "deleted"} | unknown | auth,
-        tags=tags,
-    )
-    delete["responses"]["204"].pop("content")
-    return {
-        "/api/v1/customers": {
-            "get": operation(
-                "Cargo owners (货主); q searches code, name, contact names, phones and emails",
-                params=[
-                    query("q", "search text", {"type": "string", "maxLength": MAX_QUERY}),
-                    *PAGE_PARAMS,
-                ],
-                responses={200: "page {total, items, next}", 400: "bad parameter"} | auth,
-                tags=tags,
-            ),
-            "post": operation(
-                "Add a customer; rates are yuan as decimal strings",
-                body=create,
-                responses={
-                    201: "customer",
-                    400: "malformed body",
-                    409: "code taken (also by a deleted customer)",
-                    422: "invalid field (details.field)",
-                }
-                | auth,
-                tags=tags,
-            ),
-        },
-        "/api/v1/customers/export.csv": {"get": export},
-        "/api/v1/customers/import": {"post": import_},
-        "/api/v1/customers/{code}": {
-            "get": operation(
-                "One customer",
-                params=by_code,
-                responses={200: "customer"} | unknown | auth,
-                tags=tags,
-            ),
-            "patch": operation(
-                "Change a customer; fields left out keep their value; the code never changes",
-                params=by_code,
-                body=patch,
-                responses={
-                    200: "customer",
-                    400: "malformed body",
-                    422: "invalid field (details.field)",
-                }
-                | unknown
-                | auth,
-                tags=tags,
-            ),
-            "delete": delete,
-        },
-        "/api/v1/customers/{code}/notes": {
-            "get": operation(
-                "Notes on a customer, newest first",
-                params=by_code + PAGE_PARAMS,
-                responses={200: "page {total, items, next}", 400: "bad parameter"} | unknown | auth,
-                tags=tags,
-            ),
-            "post": operation(
-                "Add a note (append-only; the author is the caller)",
-                params=by_code,
-                body=note,
-                responses={
-                    201: "note",
-                    400: "malformed body",
-                    422: "invalid field (details.field)",
-                }
-                | unknown
-                | auth,
-                tags=tags,
-            ),
-        },
-        "/api/v1/customers/{code}/timeline": {
-            "get": operation(
-                "The customer's ledger movements and notes, newest first",
-                params=by_code + PAGE_PARAMS,
-                responses={200: "page {total, items, next}", 400: "bad parameter"} | unknown | auth,
-                tags=tags,
-            )
-        },
-    }

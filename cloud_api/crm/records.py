@@ -23,6 +23,8 @@ from datetime import date
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
+from cangyun.errors import DomainError, Invalid
+
 CODE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 # "export.csv" would be shadowed by GET /customers/export.csv and could never be read back.
 RESERVED_CODES = frozenset({"export.csv"})
@@ -60,14 +62,11 @@ _RATE = {r.name: r for r in RATES}
 EDITABLE = ("name", "contacts", "contracts", *RATE_NAMES)
 
 
-class FieldError(ValueError):
+class FieldError(Invalid):
     """A value that breaks a rule; ``field`` names it (``contacts[0].email``)."""
 
     def __init__(self, field_name: str, message: str, code: str = "invalid_field") -> None:
-        super().__init__(message)
-        self.field = field_name
-        self.message = message
-        self.code = code
+        super().__init__(message, code=code, field=field_name)
 
 
 # --- fields ----------------------------------------------------------------------------
@@ -279,13 +278,25 @@ def _header_key(cell: str) -> str:
 _KNOWN = {_header_key(c): c for c in COLUMNS} | {_header_key(z): c for c, z in HEADER_ZH.items()}
 
 
-class CsvError(ValueError):
-    """The file as a whole cannot be read: encoding, CSV syntax or the header."""
+class CsvError(DomainError, ValueError):
+    """The file as a whole cannot be read: not text, or not CSV at all (HTTP 400)."""
 
-    def __init__(self, message: str, *, malformed: bool = False) -> None:
+    code = "invalid_csv"
+    malformed = True
+
+    def __init__(self, message: str) -> None:
         super().__init__(message)
-        self.message = message
-        self.malformed = malformed  # True: not readable CSV at all (HTTP 400)
+
+
+class HeaderError(CsvError, Invalid):
+    """Readable CSV whose header is wrong: an unknown, repeated or missing column (422)."""
+
+    code = "invalid_header"
+    malformed = False
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.details["field"] = "header"
 
 
 @dataclass(frozen=True)
@@ -320,14 +331,14 @@ class ParsedCsv:
 
 def decode(data: bytes) -> str:
     if not data.strip():
-        raise CsvError("the file is empty", malformed=True)
+        raise CsvError("the file is empty")
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError:
         try:
             text = data.decode("gb18030")
         except UnicodeDecodeError as exc:
-            raise CsvError("the file is neither UTF-8 nor GB18030 text", malformed=True) from exc
+            raise CsvError("the file is neither UTF-8 nor GB18030 text") from exc
     return text
 
 
@@ -337,7 +348,7 @@ def parse_csv(data: bytes) -> ParsedCsv:
     try:
         header = next(reader, None)
         if header is None:
-            raise CsvError("the file is empty", malformed=True)
+            raise CsvError("the file is empty")
         columns = _columns(header)
         customers: list[CsvCustomer] = []
         errors: list[RowError] = []
@@ -356,7 +367,7 @@ def parse_csv(data: bytes) -> ParsedCsv:
             first_row[parsed.code] = index
             customers.append(parsed)
     except csv.Error as exc:
-        raise CsvError(f"not valid CSV: {exc}", malformed=True) from exc
+        raise CsvError(f"not valid CSV: {exc}") from exc
     return ParsedCsv(tuple(c for c in columns if c), tuple(customers), tuple(errors))
 
 
@@ -370,13 +381,13 @@ def _columns(header: list[str]) -> list[str]:
             continue
         column = _KNOWN.get(key)
         if column is None:
-            raise CsvError(f"unknown column {cell.strip()!r} (column {position})")
+            raise HeaderError(f"unknown column {cell.strip()!r} (column {position})")
         if column in columns:
-            raise CsvError(f"column {column} appears twice")
+            raise HeaderError(f"column {column} appears twice")
         columns.append(column)
     for required in ("code", "name"):
         if required not in columns:
-            raise CsvError(f"the header has no {required} ({HEADER_ZH[required]}) column")
+            raise HeaderError(f"the header has no {required} ({HEADER_ZH[required]}) column")
     return columns
 
 

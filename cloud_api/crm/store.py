@@ -16,7 +16,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from cangyun.errors import AlreadyExists, NotFound
+from cangyun.errors import AlreadyExists, Invalid, NotFound
 from cangyun.movement import grams_to_kg
 from cangyun.timeutil import utcnow
 from cloud_api.crm.records import RATE_NAMES, ParsedCsv, RowError, money
@@ -28,6 +28,7 @@ IMPORT_BATCH = 1000  # rows per INSERT/UPDATE round trip during an import
 EXPORT_CHUNK = 1000  # customers read per query while exporting
 LOOKUP_CHUNK = 1000  # codes per IN (...) while matching an import against the table
 MOVEMENT, NOTE = 0, 1  # timeline tie-break at the same instant: notes above movements
+ROW_ERRORS_SHOWN = 50  # invalid rows listed in a refused import's details
 
 
 @dataclass(frozen=True)
@@ -59,11 +60,21 @@ class ImportOutcome:
     updated: int
 
 
-class ImportRejected(ValueError):
-    """An import with invalid rows; nothing was written."""
+class ImportRejected(Invalid):
+    """An import with invalid rows; nothing was written. ``errors`` holds every row's
+    problem; the details list the first ``ROW_ERRORS_SHOWN``."""
+
+    code = "invalid_rows"
 
     def __init__(self, errors: list[RowError]) -> None:
-        super().__init__(f"{len(errors)} invalid rows")
+        super().__init__(
+            f"{len(errors)} rows are invalid; nothing was imported",
+            field="file",
+            details={
+                "error_count": len(errors),
+                "rows": [e.to_json() for e in errors[:ROW_ERRORS_SHOWN]],
+            },
+        )
         self.errors = errors
 
 
@@ -230,7 +241,7 @@ class TenantCustomers(TenantStore):
                     )
                 ).first()
                 if taken is not None:
-                    raise AlreadyExists(_taken(code, taken.deleted_at is not None))
+                    raise _code_taken(code, taken.deleted_at is not None)
                 conn.execute(
                     customers.insert().values(
                         tenant_id=self.tenant_id, created_at=now, updated_at=now, **values
@@ -239,9 +250,15 @@ class TenantCustomers(TenantStore):
                 self._audit_customer(conn, by, "customer.created", code, _loggable(values))
                 return _customer_json(self._row(conn, code))
         except sa.exc.IntegrityError as exc:  # a concurrent create won the race
-            raise AlreadyExists(_taken(code, False)) from exc
+            raise _code_taken(code, False) from exc
 
     def update(self, code: str, changes: dict[str, Any], by: Actor) -> dict[str, Any]:
+        """Change the fields in ``changes``; a ``code`` in them must be the customer's own."""
+        changes = dict(changes)
+        if changes.pop("code", code) != code:
+            raise Invalid(
+                "a customer's code cannot be changed", code="immutable_field", field="code"
+            )
         with atomic(self.engine) as conn:
             current = self._row(conn, code, lock=True)
             changed = {k: v for k, v in changes.items() if current[k] != v}
@@ -371,7 +388,9 @@ class TenantCustomers(TenantStore):
                     {"created": len(inserts), "updated": len(updates)},
                 )
         except sa.exc.IntegrityError as exc:  # a customer created meanwhile by someone else
-            raise AlreadyExists("a customer in the file was created meanwhile; retry") from exc
+            raise AlreadyExists(
+                "a customer in the file was created meanwhile; retry", code="code_taken"
+            ) from exc
         return ImportOutcome(len(inserts), len(updates))
 
     # helpers
@@ -457,6 +476,10 @@ def _before(at: Any, row_id: Any, kind: int, key: TimelineKey) -> Any:
 def _batches(rows: list[dict[str, Any]]) -> Iterator[list[dict[str, Any]]]:
     for start in range(0, len(rows), IMPORT_BATCH):
         yield rows[start : start + IMPORT_BATCH]
+
+
+def _code_taken(code: str, deleted: bool) -> AlreadyExists:
+    return AlreadyExists(_taken(code, deleted), code="code_taken", field="code")
 
 
 def _taken(code: str, deleted: bool) -> str:
