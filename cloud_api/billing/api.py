@@ -1,23 +1,203 @@
-"""Catalog, orders, usage and licence over HTTP."""
+"""Catalog, orders, usage and licence over HTTP.
+
+An order body is priced by ``catalog.quote``, which keeps the seed's rules and their codes
+(``one_edition_per_order``, ``billing_mode_not_offered``, ``prepaid_only``, ...; HTTP 400).
+"""
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, Literal, NoReturn
 
-from flask import Blueprint, Response, current_app, request
+from flask import Blueprint, Response, current_app
+from pydantic import Field
 
-from cangyun.errors import NotFound
-from cangyun.httpapi import ApiError, json_body, json_response, page
+from cangyun.apispec import Body, Page, Query, Reply, operation
+from cangyun.fields import Day, Text
+from cangyun.httpapi import ApiError, json_response, page
 from cangyun.timeutil import utcnow
 from cloud_api.billing import catalog, licensing
-from cloud_api.billing.catalog import OrderError, PackageSizes
-from cloud_api.billing.store import BillingError, TenantBilling
+from cloud_api.billing.catalog import PackageSizes
+from cloud_api.billing.store import TenantBilling
 from cloud_api.platform.auth import caller, client_ip, engine, entitlement, requires
 
 bp = Blueprint("billing", __name__)
+MAX_BODY = 16 * 1024
 MAX_USAGE_DAYS = 731
+
+Edition = Literal[catalog.EDITION_ORDER]  # type: ignore[valid-type]
+AddOn = Literal[catalog.VALUE_ADDED_CODES]  # type: ignore[valid-type]
+BillingMode = Literal[tuple(catalog.UNITS)]  # type: ignore[valid-type]
+Unit = Literal[tuple(catalog.UNITS.values())]  # type: ignore[valid-type]
+
+
+# --- bodies and queries -----------------------------------------------------------------
+
+
+class NewOrder(Body):
+    """One edition, or one add-on, per order"""
+
+    edition: Edition | None = None
+    add_on: AddOn | None = Field(None, description="a value-added service instead of an edition")
+    billing_mode: BillingMode | None = Field(None, description="needed with an edition")
+    quantity: int = Field(ge=1, le=1000, strict=True, description="套 (packages)")
+    business_area_m2: float | None = Field(
+        None, gt=0, le=1_000_000, description="a period package is priced by business area"
+    )
+    # Part of the order document so the catalog can refuse them by name.
+    payment: Text(20) = Field("prepaid", description="only prepaid is sold (prepaid_only)")
+    auto_renew: bool = Field(
+        False, description="never: a renewal is a new order (auto_renewal_not_supported)"
+    )
+
+
+class Payment(Body):
+    payment_reference: Text(100, min_length=4) = Field(
+        description="the payment gateway's reference; the same one again is a no-op"
+    )
+
+
+class UsageRange(Query):
+    from_: Day | None = Field(None, alias="from", description="first day, YYYY-MM-DD (1st)")
+    to: Day | None = Field(None, description="last day, YYYY-MM-DD (default today)")
+
+
+# --- answers ----------------------------------------------------------------------------
+
+
+class CatalogPrice(Reply):
+    billing_mode: BillingMode
+    price_yuan: int
+    area: Literal["le_100", "gt_100"] | None
+    unit: Unit
+    units_per_package: float
+    mode_name: str
+
+
+class CatalogEdition(Reply):
+    code: Edition
+    name: str
+    name_en: str
+    features: list[str]
+    prices: list[CatalogPrice]
+
+
+class CatalogFeature(Reply):
+    code: str
+    name: str
+    name_en: str
+
+
+class ValueAddedService(Reply):
+    code: AddOn
+    name: str
+    name_en: str
+    price_yuan_per_year: float | None = Field(description="null: quoted on request")
+
+
+class Catalog(Reply):
+    """Editions, prices per 套, feature matrix, value-added services"""
+
+    editions: list[CatalogEdition]
+    features: list[CatalogFeature]
+    value_added_services: list[ValueAddedService]
+    area_limit_m2: int
+    payment: Literal["prepaid"]
+    auto_renewal: bool
+    refunds: bool
+
+
+class Order(Reply):
+    """An order and its state"""
+
+    id: int
+    edition: Edition | None
+    add_on: AddOn | None
+    billing_mode: BillingMode
+    unit: Unit
+    area: Literal["le_100", "gt_100"] | None
+    business_area_m2: float | None
+    quantity: int
+    unit_price_yuan: float
+    total_yuan: float
+    units: float
+    status: Literal["pending_payment", "paid", "cancelled"]
+    payment_reference: str | None
+    created_at: str
+    paid_at: str | None
+    cancelled_at: str | None
+
+
+class UsageDay(Reply):
+    day: str
+    closed: bool
+    revision: int = Field(description="0 while the day is open (computed live)")
+    tonne_days: float
+    pieces_in: int
+    pieces_out: int
+
+
+class Usage(Reply):
+    """Tonne-days and pieces per business day"""
+
+    from_: str = Field(alias="from")
+    to: str
+    timezone: str
+    tonne_days: float
+    pieces: int
+    pieces_in: int
+    pieces_out: int
+    by_day: list[UsageDay]
+
+
+class Quota(Reply):
+    unit: Unit
+    remaining: float
+    total: float
+
+
+class Package(Reply):
+    id: int
+    order_id: int
+    edition: Edition | None
+    add_on: AddOn | None
+    billing_mode: BillingMode
+    unit: Unit
+    total: float
+    consumed: float
+    remaining: float
+    remaining_unit: Literal["tonne_day", "piece", "day"]
+    status: Literal["active", "scheduled", "expired", "exhausted"]
+    starts_at: str
+    expires_at: str | None
+    activated_at: str
+
+
+class DeviceLicence(Reply):
+    device: str
+    serial: str
+    issued_at: str
+    valid_until: str
+    inbound_allowed: bool
+    add_ons: list[str]
+
+
+class Licence(Reply):
+    """What the tenant holds: edition, features, packages, days left, each box's licence"""
+
+    edition: Edition | None
+    features: list[str]
+    add_ons: list[str]
+    inbound_allowed: bool
+    quotas: list[Quota]
+    period_ends_at: str | None
+    packages: list[Package]
+    days_left_estimate: float | None
+    devices: list[DeviceLicence]
+
+
+# --- routes -----------------------------------------------------------------------------
 
 
 def sizes() -> PackageSizes:
@@ -28,33 +208,36 @@ def store() -> TenantBilling:
     return TenantBilling(engine(), caller().tenant_id)
 
 
-def _not_found(exc: NotFound) -> ApiError:
-    return ApiError(404, "not_found", str(exc))
+NO_ORDER = {404: "no such order in this tenant"}
 
 
 @bp.get("/catalog")
+@operation(
+    "Editions, prices per 套, feature matrix, value-added services",
+    public=True,
+    responses={200: Catalog},
+)
 def get_catalog() -> Response:
     return json_response(catalog.catalog_json(sizes()))
 
 
 @bp.post("/orders")
 @requires("billing:manage")
-def create_order() -> Response:
-    data = json_body(16 * 1024)
-    try:
-        quote = catalog.quote(data, sizes())
-    except OrderError as exc:
-        raise ApiError(400, exc.code, exc.message, {"field": exc.field}) from exc
-    if quote.add_on is not None and "value_added_services" not in entitlement().features:
-        raise ApiError(
-            403,
-            "feature_not_in_edition",
-            "value-added services are not part of the current edition",
-            {"feature": "value_added_services", "edition": entitlement().edition},
-        )
-    area = (
-        data.get("business_area_m2") if quote.billing_mode == "period" and quote.edition else None
-    )
+@operation(
+    "Place a prepaid order for one edition (or one add-on)",
+    body=NewOrder,
+    max_bytes=MAX_BODY,
+    responses={
+        201: Order,
+        400: "not orderable (one_edition_per_order, billing_mode_not_offered, ...)",
+        403: "feature_not_in_edition: add-ons need an edition with value-added services",
+    },
+)
+def create_order(body: NewOrder) -> Response:
+    quote = catalog.quote(body.model_dump(), sizes())
+    held = entitlement()
+    catalog.require_orderable(quote, held.features, held.edition)
+    area = body.business_area_m2 if quote.billing_mode == "period" and quote.edition else None
     order = store().create_order(
         quote, Decimal(str(area)) if area is not None else None, caller(), client_ip()
     )
@@ -63,6 +246,7 @@ def create_order() -> Response:
 
 @bp.get("/orders")
 @requires("billing:manage")
+@operation("Orders, newest first", responses={200: Page[Order]})
 def list_orders() -> Response:
     items = store().orders()
     return json_response(page(len(items), items, None))
@@ -70,83 +254,71 @@ def list_orders() -> Response:
 
 @bp.get("/orders/<int:order_id>")
 @requires("billing:manage")
+@operation("One order", responses={200: Order, **NO_ORDER})
 def get_order(order_id: int) -> Response:
-    try:
-        return json_response(store().order(order_id))
-    except NotFound as exc:
-        raise _not_found(exc) from exc
+    return json_response(store().order(order_id))
 
 
 @bp.post("/orders/<int:order_id>/pay")
 @requires("billing:manage")
-def pay_order(order_id: int) -> Response:
-    """Record a payment (the gateway is out of scope: its reference is what we keep)."""
-    data = json_body(16 * 1024)
-    reference = data.get("payment_reference") if isinstance(data, dict) else None
-    if not isinstance(reference, str) or not 4 <= len(reference.strip()) <= 100:
-        raise ApiError(
-            422,
-            "missing_field",
-            "payment_reference (4-100 characters) is required",
-            {"field": "payment_reference"},
-        )
-    try:
-        return json_response(store().pay(order_id, reference.strip(), caller(), client_ip()))
-    except NotFound as exc:
-        raise _not_found(exc) from exc
-    except BillingError as exc:
-        raise ApiError(exc.status, exc.code, exc.message) from exc
+@operation(
+    "Record the payment and activate the package (the gateway's reference is what we keep)",
+    body=Payment,
+    max_bytes=MAX_BODY,
+    responses={
+        200: Order,
+        **NO_ORDER,
+        409: "already_paid, order_cancelled or reference_used",
+    },
+)
+def pay_order(order_id: int, body: Payment) -> Response:
+    return json_response(store().pay(order_id, body.payment_reference, caller(), client_ip()))
 
 
 @bp.post("/orders/<int:order_id>/cancel")
 @requires("billing:manage")
+@operation(
+    "Cancel an unpaid order (again: the same answer)",
+    responses={200: Order, **NO_ORDER, 409: "already_paid"},
+)
 def cancel_order(order_id: int) -> Response:
-    try:
-        return json_response(store().cancel(order_id, caller(), client_ip()))
-    except NotFound as exc:
-        raise _not_found(exc) from exc
-    except BillingError as exc:
-        raise ApiError(exc.status, exc.code, exc.message) from exc
+    return json_response(store().cancel(order_id, caller(), client_ip()))
 
 
 @bp.post("/orders/<int:order_id>/refund")
 @requires("billing:manage")
-def refund_order(order_id: int) -> Response:
-    try:
-        store().refuse_refund(order_id, caller(), client_ip())
-    except NotFound as exc:
-        raise _not_found(exc) from exc
-    raise ApiError(
-        409,
-        "refunds_not_supported",
-        "purchased services are not refundable (已购买的服务暂不支持退费)",
-    )
+@operation(
+    "Always 409 refunds_not_supported (no refunds once paid); the attempt is audited",
+    responses={409: "refunds_not_supported", **NO_ORDER},
+)
+def refund_order(order_id: int) -> NoReturn:
+    store().refuse_refund(order_id, caller(), client_ip())
 
 
 @bp.get("/usage")
 @requires("usage:read")
-def get_usage() -> Response:
+@operation(
+    "Tonne-days and pieces per business day (tenant time zone); default this month",
+    query=UsageRange,
+    responses={200: Usage, 400: f"from..to is not 1..{MAX_USAGE_DAYS} days"},
+)
+def get_usage(query: UsageRange) -> Response:
     billing = store()
     today = utcnow().astimezone(billing.zone()).date()
-    first = _day_param("from", today.replace(day=1))
-    last = _day_param("to", today)
+    first = query.from_ or today.replace(day=1)
+    last = query.to or today
     if last < first or (last - first).days > MAX_USAGE_DAYS:
         raise ApiError(400, "invalid_parameter", f"from..to must be 1..{MAX_USAGE_DAYS} days")
     return json_response(billing.usage(first, last))
 
 
-def _day_param(name: str, default: date) -> date:
-    raw = request.args.get(name)
-    if not raw:
-        return default
-    try:
-        return date.fromisoformat(raw[:10])
-    except ValueError as exc:
-        raise ApiError(400, "invalid_parameter", f"{name} must be YYYY-MM-DD") from exc
-
-
 @bp.get("/licence")
 @requires("usage:read")
+@operation(
+    "Edition, features, packages with remaining and expiry, days left, and the"
+    " offline licence each edge box holds",
+    responses={200: Licence},
+)
 def get_licence() -> Response:
     billing = store()
     now = utcnow()
@@ -176,106 +348,3 @@ def _days_left(billing: TenantBilling, held: Any, now: datetime) -> float | None
     if held.period_ends_at is not None:
         estimates.append((held.period_ends_at - now).total_seconds() / 86400)
     return round(min(estimates), 1) if estimates else None
-
-
-def paths() -> dict[str, Any]:
-    from cangyun.openapi import operation, path_param, query
-
-    order_id = [path_param("order_id", "order id", integer=True)]
-    errors = {401: "no session", 403: "forbidden"}
-    tags = ["billing"]
-    s = {"type": "string"}
-    order_body = {
-        "type": "object",
-        "properties": {
-            "edition": {"type": "string", "enum": list(catalog.EDITION_ORDER)},
-            "add_on": {"type": "string", "enum": list(catalog.VALUE_ADDED_CODES)},
-            "billing_mode": {"type": "string", "enum": ["flow", "item", "period"]},
-            "quantity": {"type": "integer", "minimum": 1, "maximum": 1000},
-            "business_area_m2": {
-                "type": "number",
-                "minimum": 0,
-                "exclusiveMinimum": True,
-                "maximum": 1000000,
-            },
-        },
-        "required": ["quantity"],
-    }
-    return {
-        "/api/v1/catalog": {
-            "get": operation(
-                "Editions, prices per 套, feature matrix, value-added services",
-                responses={200: "catalog"},
-                public=True,
-                tags=tags,
-            )
-        },
-        "/api/v1/orders": {
-            "post": operation(
-                "Place a prepaid order for one edition (or one add-on)",
-                body=order_body,
-                responses={201: "order", 400: "not orderable"} | errors,
-                tags=tags,
-            ),
-            "get": operation("Orders", responses={200: "page"} | errors, tags=tags),
-        },
-        "/api/v1/orders/{order_id}": {
-            "get": operation(
-                "One order",
-                params=order_id,
-                responses={200: "order", 404: "not found"} | errors,
-                tags=tags,
-            )
-        },
-        "/api/v1/orders/{order_id}/pay": {
-            "post": operation(
-                "Record the payment and activate the package",
-                params=order_id,
-                body={
-                    "type": "object",
-                    "required": ["payment_reference"],
-                    "properties": {"payment_reference": s},
-                },
-                responses={
-                    200: "paid order",
-                    404: "not found",
-                    409: "already paid or cancelled",
-                    422: "missing reference",
-                }
-                | errors,
-                tags=tags,
-            )
-        },
-        "/api/v1/orders/{order_id}/cancel": {
-            "post": operation(
-                "Cancel an unpaid order",
-                params=order_id,
-                responses={200: "order", 404: "not found", 409: "already paid"} | errors,
-                tags=tags,
-            )
-        },
-        "/api/v1/orders/{order_id}/refund": {
-            "post": operation(
-                "Always 409 refunds_not_supported (no refunds once paid)",
-                params=order_id,
-                responses={409: "refunds_not_supported", 404: "not found"} | errors,
-                tags=tags,
-            )
-        },
-        "/api/v1/usage": {
-            "get": operation(
-                "Tonne-days and pieces per business day (tenant time zone)",
-                params=[query("from", "first day YYYY-MM-DD"), query("to", "last day YYYY-MM-DD")],
-                responses={200: "usage", 400: "bad range"} | errors,
-                tags=tags,
-            )
-        },
-        "/api/v1/licence": {
-            "get": operation(
-                "Edition, features, packages with remaining and expiry, days left, and the"
-                " offline licence each edge box holds",
-                responses={200: "licence"} | errors,
-                tags=tags,
-            )
-        },
-    }

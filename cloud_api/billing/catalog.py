@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
+from cangyun.errors import DomainError, Forbidden
+
 FEATURES: tuple[tuple[str, str, str], ...] = (
     ("registration", "注册登录", "Registration and login"),
     ("warehouse", "仓库管理", "Warehouse management"),
@@ -122,14 +124,11 @@ class PackageSizes:
         return Decimal(self.years_per_period_package)
 
 
-class OrderError(ValueError):
-    """An order the catalog cannot price; ``code`` is the API error code."""
+class OrderError(DomainError, ValueError):
+    """An order the catalog cannot price; ``code`` is the API error code (HTTP 400)."""
 
     def __init__(self, code: str, message: str, field_name: str | None = None) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
-        self.field = field_name
+        super().__init__(message, code=code, field=field_name)
 
 
 @dataclass(frozen=True)
@@ -230,6 +229,16 @@ def quote(order: dict[str, Any], sizes: PackageSizes) -> Quote:
         sizes.units_per_package(price) * quantity,
         price.area,
     )
+
+
+def require_orderable(quote: Quote, features: frozenset[str], edition: str | None) -> None:
+    """An add-on can only be bought by a tenant whose edition has value-added services."""
+    if quote.add_on is not None and "value_added_services" not in features:
+        raise Forbidden(
+            "value-added services are not part of the current edition",
+            code="feature_not_in_edition",
+            details={"feature": "value_added_services", "edition": edition},
+        )
 
 
 def _add_on_quote(add_on: Any, quantity: int, sizes: PackageSizes) -> Quote:

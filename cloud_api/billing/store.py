@@ -19,12 +19,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
-from typing import Any
+from typing import Any, NoReturn
 from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 
-from cangyun.errors import NotFound
+from cangyun.errors import Conflict, NotFound
 from cangyun.timeutil import utcnow
 from cloud_api.billing import catalog
 from cloud_api.billing import usage_store as metering
@@ -48,12 +48,11 @@ ZERO = Decimal(0)
 LATE_SAFETY = timedelta(seconds=60)  # rows younger than this may still be committing
 
 
-class BillingError(ValueError):
-    def __init__(self, code: str, message: str, status: int = 409) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
-        self.status = status
+class BillingError(Conflict):
+    """An order in the wrong state for what was asked (paid, cancelled, refunds)."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message, code=code)
 
 
 @dataclass(frozen=True)
@@ -252,11 +251,15 @@ class TenantBilling(TenantStore):
                 self._audit(conn, caller, "order.cancelled", f"order:{order_id}", {}, ip)
         return self.order(order_id)
 
-    def refuse_refund(self, order_id: int, caller: Caller, ip: str) -> None:
-        """Refunds do not exist; the attempt is audited all the same."""
+    def refuse_refund(self, order_id: int, caller: Caller, ip: str) -> NoReturn:
+        """Refunds do not exist; the attempt is audited all the same, then refused."""
         with atomic(self.engine) as conn:
             self._order_row(conn, order_id)
             self._audit(conn, caller, "order.refund_refused", f"order:{order_id}", {}, ip)
+        raise BillingError(
+            "refunds_not_supported",
+            "purchased services are not refundable (已购买的服务暂不支持退费)",
+        )
 
     # --- packages and entitlement ---------------------------------------------------------
 
