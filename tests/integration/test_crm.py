@@ -48,9 +48,15 @@ def crm(database_url, tmp_path):
             settings, engine, tenant=tenant, warehouse=warehouse, code=device
         )
     acme_id = registry.tenant_by_code(engine, "acme")["id"]
-    tokens["viewer"] = registry.create_token(engine, acme_id, "viewer", name="viewer")
-    app = create_app(settings, engine=engine)
+    tokens["viewer"] = accounts.create_api_key(
+        engine, acme_id, "viewer", name="viewer", actor="test"
+    )
+    app = create_app(settings, {"CHECK_RESPONSES": True}, engine=engine)
     with app.test_client() as client:
+        # Notes and audit entries name a person: act as each tenant's owner, signed in.
+        for tenant in ("acme", "bright"):
+            login = {"email": f"boss@{tenant}.test", "password": "pw-1234567"}
+            tokens[tenant] = client.post("/api/v1/auth/login", json=login).get_json()["token"]
         yield Api(client, tokens), engine, settings
     engine.dispose()
 

@@ -13,6 +13,7 @@ import sqlalchemy as sa
 import zxingcpp
 
 from cloud_api import provisioning
+from cloud_api.accounts import store as accounts
 from cloud_api.app import create_app
 from cloud_api.platform.schema import audit_log, locations
 from cloud_api.settings import CloudSection, CloudSettings, MqttSection
@@ -35,7 +36,9 @@ def cloud(database_url, tmp_path):
     for tenant in ("acme", "bright"):
         tokens[tenant] = provisioning.create_tenant(engine, tenant, tenant.title()).token
         tenant_id = registry.tenant_by_code(engine, tenant)["id"]
-        tokens[f"{tenant}-viewer"] = registry.create_token(engine, tenant_id, "viewer")
+        tokens[f"{tenant}-viewer"] = accounts.create_api_key(
+            engine, tenant_id, "viewer", name="viewer", actor="test"
+        )
     app = create_app(settings, engine=engine)
     with app.test_client() as client:
         yield Cloud(client, tokens, engine, settings)
