@@ -5,32 +5,37 @@ from __future__ import annotations
 
 import html
 import re
-from dataclasses import replace
 
 import pytest
 
+from cangyun import apispec
 from cangyun.apidocs import resolve
-from cangyun.box_settings import EdgeSettings
-from edge import gates
-from edge.app import create_app
 from tests.support.cloud import make_cloud
 
 
 @pytest.fixture(params=["cloud", "edge"])
-def client(request, tmp_path):
+def client(request, tmp_path, make_edge_app):
     if request.param == "cloud":
         cloud = make_cloud(tmp_path, f"sqlite:///{tmp_path / 'cloud.sqlite'}")
         yield cloud.client
         cloud.engine.dispose()
         return
-    base = EdgeSettings()
-    app = create_app(
-        replace(base, edge=replace(base.edge, data_dir=tmp_path / "edge")),
-        {"CHECK_RESPONSES": True},
-    )
-    yield app.test_client()
-    gates.close(app)
-    app.extensions["cangyun.edge_store"].close()
+    yield make_edge_app().test_client()
+
+
+def test_every_api_route_declares_its_bodies_and_is_in_the_document(client):
+    app = client.application
+    assert apispec.undeclared_routes(app) == []
+    spec = client.get("/api/v1/openapi.json").get_json()
+    documented = {(path, method) for path, ops in spec["paths"].items() for method in ops}
+    routed = {
+        (re.sub(r"<(?:\w+:)?(\w+)>", r"{\1}", rule.rule), method.lower())
+        for rule in app.url_map.iter_rules()
+        if rule.rule.startswith("/api/v1")
+        for method in rule.methods - {"HEAD", "OPTIONS"}
+    }
+    assert routed - documented == set()
+    assert documented - routed == set()
 
 
 def test_the_docs_page_lists_every_operation_without_login(client):
