@@ -128,7 +128,8 @@ class StaffAct(Body):
 class AuditFilter(Query):
     action: Text(64) | None = Field(None, description="prefix of the action, e.g. login")
     limit: int = Field(100, ge=1, le=500)
-    cursor: int | None = Field(None, ge=1, description="the `next` of the previous page")
+    # Bounded so a huge number is a 400, not an integer the database cannot hold.
+    cursor: int | None = Field(None, ge=1, le=2**62, description="the `next` of the previous page")
 
 
 # --- answers --------------------------------------------------------------------------
