@@ -8,17 +8,10 @@ table in ``cangyun.httpapi``, authentication, and an unexpected exception.
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 import pytest
 
 from cangyun import errors
-from cangyun.box_settings import EdgeSettings
 from cangyun.httpapi import DOMAIN_STATUS, status_of
-from edge.app import create_app as create_edge
-from tests.support.cloud import make_cloud
-
-EDGE_TOKEN = "cy_shape-token"
 
 
 def assert_canonical_error(response, status: int, code: str | None = None) -> dict:
@@ -36,42 +29,14 @@ def assert_canonical_error(response, status: int, code: str | None = None) -> di
 
 
 @pytest.fixture
-def cloud(tmp_path):
-    cloud = make_cloud(tmp_path, f"sqlite:///{tmp_path / 'cloud.sqlite'}")
-
-    @cloud.app.get("/boom")
-    def boom():
-        raise RuntimeError("a bug")
-
-    yield cloud
-    cloud.engine.dispose()
-
-
-@pytest.fixture
 def owner(cloud):
     token = cloud.register("错误形状仓储", "owner@shape.test")["token"]
     cloud.buy(token, "professional")
     return token
 
 
-@pytest.fixture
-def edge(tmp_path):
-    base = EdgeSettings()
-    settings = replace(
-        base,
-        device=replace(base.device, tenant="acme", warehouse="sh-01", device="edge-1"),
-        edge=replace(base.edge, data_dir=tmp_path / "edge", api_token=EDGE_TOKEN),
-    )
-    app = create_edge(settings)
-
-    @app.get("/boom")
-    def boom():
-        raise RuntimeError("a bug")
-
-    with app.test_client() as client:
-        client.environ_base["HTTP_AUTHORIZATION"] = f"Bearer {EDGE_TOKEN}"
-        yield client
-    app.extensions["cangyun.edge_store"].close()
+def boom():
+    raise RuntimeError("a bug")
 
 
 # --- the HTTP layer -----------------------------------------------------------------------
@@ -91,10 +56,10 @@ def test_cloud_http_layer(cloud, owner):
                            "invalid_parameter")  # fmt: skip
 
 
-def test_edge_http_layer(edge):
-    assert_canonical_error(edge.get("/api/v1/no-such-thing"), 404, "not_found")
-    assert_canonical_error(edge.delete("/api/v1/stock"), 405, "method_not_allowed")
-    assert_canonical_error(edge.get("/api/v1/movements?type=%00"), 400, "invalid_parameter")
+def test_edge_http_layer(edge_client):
+    assert_canonical_error(edge_client.get("/api/v1/no-such-thing"), 404, "not_found")
+    assert_canonical_error(edge_client.delete("/api/v1/stock"), 405, "method_not_allowed")
+    assert_canonical_error(edge_client.get("/api/v1/movements?type=%00"), 400, "invalid_parameter")
 
 
 # --- the body parser and the declared models ------------------------------------------------
@@ -121,10 +86,12 @@ def test_cloud_body_errors(cloud, owner, body, status, code, field):
         assert error["details"]["field"] == field
 
 
-def test_edge_body_errors(edge):
-    bad_json = edge.post("/api/v1/movements", data=b"{", content_type="application/json")
+def test_edge_body_errors(edge_client):
+    bad_json = edge_client.post("/api/v1/movements", data=b"{", content_type="application/json")
     assert_canonical_error(bad_json, 400, "invalid_json")
-    unknown = edge.post("/api/v1/movements", json={"type": "receive", "qty": 1, "colour": "red"})
+    unknown = edge_client.post(
+        "/api/v1/movements", json={"type": "receive", "qty": 1, "colour": "red"}
+    )
     assert unknown.status_code == 422
     assert_canonical_error(unknown, 422)
     assert unknown.get_json()["error"]["details"]["field"] == "colour"
@@ -180,16 +147,20 @@ def test_cloud_authentication(cloud, owner):
     assert_canonical_error(cloud.call("GET", "/api/v1/tasks", "cy_forged"), 401, "unauthorized")
 
 
-def test_edge_authentication(edge):
-    edge.environ_base.pop("HTTP_AUTHORIZATION")
-    assert_canonical_error(edge.get("/api/v1/stock"), 401)
+def test_edge_authentication(edge_client):
+    edge_client.environ_base.pop("HTTP_AUTHORIZATION")
+    assert_canonical_error(edge_client.get("/api/v1/stock"), 401)
 
 
 # --- the unexpected -------------------------------------------------------------------------
 
 
-def test_an_unexpected_exception_is_a_logged_500_without_a_trace(cloud, edge, caplog):
-    for response in (cloud.client.get("/boom"), edge.get("/boom")):
+def test_an_unexpected_exception_is_a_logged_500_without_a_trace(
+    cloud, edge_app, edge_client, caplog
+):
+    for app in (cloud.app, edge_app):
+        app.add_url_rule("/boom", view_func=boom)  # a route with a bug in it
+    for response in (cloud.client.get("/boom"), edge_client.get("/boom")):
         error = assert_canonical_error(response, 500, "internal_error")
         assert "a bug" not in error["message"] and "Traceback" not in response.get_data(True)
     assert "unhandled error on GET /boom" in caplog.text

@@ -5,15 +5,6 @@ from __future__ import annotations
 
 import pytest
 
-from tests.support.cloud import make_cloud
-
-
-@pytest.fixture
-def cloud(database_url, tmp_path):
-    made = make_cloud(tmp_path, database_url)
-    yield made
-    made.engine.dispose()
-
 
 def error(response):
     return response.status_code, response.get_json()["error"]["code"]

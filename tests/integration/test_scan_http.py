@@ -5,23 +5,16 @@ from __future__ import annotations
 import io
 import json
 import random
-from dataclasses import replace
 
 import pytest
 from click.testing import CliRunner
 from PIL import Image
 
-from cangyun.box_settings import EdgeSettings
 from cangyun.cli import main
-from edge.app import create_app as create_edge
 from ocr_service.app import create_app as create_ocr
 from ocr_service.engine import ScanEngine
 from tests.integration.test_scan_engine import BAD_UPLOADS, jpeg
 from tests.support.labels import random_spec, render, require_fonts
-
-TOKEN = "cy_edge-test"
-# Every answer is checked against the model its route declares.
-CHECKED = {"CHECK_RESPONSES": True}
 
 
 @pytest.fixture(scope="module")
@@ -37,59 +30,52 @@ def label_jpeg() -> tuple[bytes, object]:
 
 
 @pytest.fixture
-def edge(tmp_path, shared_engine):
-    base = EdgeSettings()
-    settings = replace(
-        base,
-        device=replace(base.device, device="edge-1"),
-        edge=replace(base.edge, data_dir=tmp_path, api_token=TOKEN),
-    )
-    app = create_edge(settings, CHECKED)
-    app.extensions["cangyun.scan_engine"] = shared_engine  # load the models once per module
-    with app.test_client() as client:
-        client.environ_base["HTTP_AUTHORIZATION"] = f"Bearer {TOKEN}"
-        yield client
+def edge_app(make_edge_app, shared_engine):
+    """The shared edge box, scanning with the module's engine (its models load once)."""
+    app = make_edge_app()
+    app.extensions["cangyun.scan_engine"] = shared_engine
+    return app
 
 
-def test_edge_scans_a_photo_without_recording_anything(edge, label_jpeg):
+def test_edge_scans_a_photo_without_recording_anything(edge_client, label_jpeg):
     data, truth = label_jpeg
-    response = edge.post("/api/v1/scans", data=data, content_type="image/jpeg")
+    response = edge_client.post("/api/v1/scans", data=data, content_type="image/jpeg")
     assert response.status_code == 200
     body = response.get_json()
     assert {b["content"] for b in body["barcodes"]} == {b.content for b in truth.barcodes}
     assert body["fields"]["gtin"] == truth.fields["gtin"]
     assert "ocr" not in body["timings_ms"]  # camera frames: barcodes only by default
-    with_ocr = edge.post(
+    with_ocr = edge_client.post(
         "/api/v1/scans?ocr=1",
         data={"image": (io.BytesIO(data), "l.jpg")},
         content_type="multipart/form-data",
     ).get_json()
     assert with_ocr["fields"]["product_name"]
-    assert edge.get("/api/v1/movements").get_json()["total"] == 0
+    assert edge_client.get("/api/v1/movements").get_json()["total"] == 0
 
 
-def test_edge_identifies_a_wedge_scan(edge):
-    body = edge.post(
+def test_edge_identifies_a_wedge_scan(edge_client):
+    body = edge_client.post(
         "/api/v1/scans", json={"code": "]C1010690123456789210L1\x1d17270131"}
     ).get_json()
     assert body["code"]["kind"] == "gs1"
     assert body["fields"] == {"gtin": "06901234567892", "lot": "L1", "expiry_date": "2027-01-31"}
-    assert edge.post("/api/v1/scans", json={"code": ""}).status_code == 422
+    assert edge_client.post("/api/v1/scans", json={"code": ""}).status_code == 422
 
 
 @pytest.mark.parametrize("name", sorted(BAD_UPLOADS))
-def test_bad_uploads_are_4xx_on_the_edge_and_the_ocr_service(edge, shared_engine, name):
+def test_bad_uploads_are_4xx_on_the_edge_and_the_ocr_service(edge_client, shared_engine, name):
     make, status, code = BAD_UPLOADS[name]
     data = make()
-    response = edge.post("/api/v1/scans", data=data, content_type="application/octet-stream")
+    response = edge_client.post("/api/v1/scans", data=data, content_type="application/octet-stream")
     assert (response.status_code, response.get_json()["error"]["code"]) == (status, code)
     with create_ocr(shared_engine).test_client() as ocr:
         response = ocr.post("/v1/scan", data=data, content_type="application/octet-stream")
         assert (response.status_code, response.get_json()["error"]["code"]) == (status, code)
 
 
-def test_a_30_mb_photo_is_refused_before_decoding(edge):
-    response = edge.post(
+def test_a_30_mb_photo_is_refused_before_decoding(edge_client):
+    response = edge_client.post(
         "/api/v1/scans", data=b"\xff\xd8" + b"\x00" * (33 * 1024 * 1024), content_type="image/jpeg"
     )
     assert response.status_code == 413
