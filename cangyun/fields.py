@@ -15,9 +15,10 @@ from pydantic import AfterValidator, BeforeValidator, Field, StringConstraints, 
 from cangyun import identifiers
 from cangyun.timeutil import parse_date, parse_ts
 
-# No C0 control characters (NUL, ESC, ...) in a one-line text; notes may hold line breaks.
-_ONE_LINE = r"^[^\x00-\x1f\x7f]*$"
-_MULTI_LINE = r"^[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f]*$"
+# No control characters (C0 such as NUL and ESC, DEL, C1) in a one-line text; notes may hold
+# line breaks. The same set as unicodedata category Cc, which the CRM import refuses.
+_ONE_LINE = r"^[^\x00-\x1f\x7f-\x9f]*$"
+_MULTI_LINE = r"^[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]*$"
 
 
 def Text(max_length: int, *, min_length: int = 0, multiline: bool = False) -> Any:  # noqa: N802
