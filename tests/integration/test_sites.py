@@ -14,9 +14,7 @@ import zxingcpp
 
 from cloud_api import provisioning
 from cloud_api.accounts import store as accounts
-from cloud_api.app import create_app
 from cloud_api.platform.schema import audit_log, locations
-from cloud_api.settings import CloudSection, CloudSettings, MqttSection
 from cloud_api.sites import api as api_sites
 from cloud_api.sites import labels as location_labels
 from cloud_api.sites import registry
@@ -26,26 +24,21 @@ API = "/api/v1"
 
 
 @pytest.fixture
-def cloud(database_url, tmp_path):
-    settings = CloudSettings(
-        cloud=CloudSection(data_dir=tmp_path / "cloud", database_url=database_url),
-        mqtt=MqttSection(password="x"),
-    )
-    engine = provisioning.init(settings)
+def sites(cloud):
+    """The shared cloud with tenants acme and bright, each with its provisioning key and a
+    viewer's key, called as one of them."""
     tokens = {}
     for tenant in ("acme", "bright"):
-        tokens[tenant] = provisioning.create_tenant(engine, tenant, tenant.title()).token
-        tenant_id = registry.tenant_by_code(engine, tenant)["id"]
+        tokens[tenant] = provisioning.create_tenant(cloud.engine, tenant, tenant.title()).token
+        tenant_id = registry.tenant_by_code(cloud.engine, tenant)["id"]
         tokens[f"{tenant}-viewer"] = accounts.create_api_key(
-            engine, tenant_id, "viewer", name="viewer", actor="test"
+            cloud.engine, tenant_id, "viewer", name="viewer", actor="test"
         )
-    app = create_app(settings, engine=engine)
-    with app.test_client() as client:
-        yield Cloud(client, tokens, engine, settings)
-    engine.dispose()
+    with cloud.app.test_client() as client:
+        yield Sites(client, tokens, cloud.engine, cloud.settings)
 
 
-class Cloud:
+class Sites:
     def __init__(self, client, tokens, engine, settings) -> None:
         self.client = client
         self.tokens = tokens
@@ -77,22 +70,22 @@ def error(response):
 
 
 @pytest.fixture
-def site(cloud):
+def site(sites):
     """acme's warehouse sh-01 with a storage zone and a cold zone."""
-    cloud.ok(
+    sites.ok(
         "POST",
         "/warehouses",
         {"code": "sh-01", "name": "嘉定一号库", "address": "上海市嘉定区", "area_m2": 120.5},
         status=201,
     )
-    cloud.ok("POST", "/warehouses/sh-01/zones", {"code": "AMB", "name": "常温区"}, status=201)
-    cloud.ok(
+    sites.ok("POST", "/warehouses/sh-01/zones", {"code": "AMB", "name": "常温区"}, status=201)
+    sites.ok(
         "POST",
         "/warehouses/sh-01/zones",
         {"code": "COLD", "name": "冷藏区", "kind": "cold"},
         status=201,
     )
-    return cloud
+    return sites
 
 
 # --- warehouses -------------------------------------------------------------------------
@@ -145,8 +138,8 @@ def test_warehouse_create_read_update_and_audit(site):
 
 
 @pytest.mark.parametrize("good", [0.01, 100, 1_000_000, 0.1 + 0.2])
-def test_business_area_accepts_positive_cents_up_to_a_million(cloud, good):
-    created = cloud.ok(
+def test_business_area_accepts_positive_cents_up_to_a_million(sites, good):
+    created = sites.ok(
         "POST", "/warehouses", {"code": "w", "name": "W", "area_m2": good}, status=201
     )
     assert created["area_m2"] == round(good, 2)
@@ -165,11 +158,11 @@ def test_business_area_accepts_positive_cents_up_to_a_million(cloud, good):
         (10**30, "invalid_area"),
     ],
 )
-def test_business_area_refuses_anything_else(cloud, bad, code):
-    response = cloud.call("POST", "/warehouses", {"code": "w", "name": "W", "area_m2": bad})
+def test_business_area_refuses_anything_else(sites, bad, code):
+    response = sites.call("POST", "/warehouses", {"code": "w", "name": "W", "area_m2": bad})
     assert error(response) == (422, code)
     assert response.get_json()["error"]["details"] == {"field": "area_m2"}
-    assert cloud.ok("GET", "/warehouses")["total"] == 0
+    assert sites.ok("GET", "/warehouses")["total"] == 0
 
 
 @pytest.mark.parametrize(
@@ -597,7 +590,7 @@ def test_every_sites_route_is_documented_with_closed_bodies(cloud):
     schemas = spec["components"]["schemas"]
     documented = {(p, m) for p, ops in spec["paths"].items() for m in ops}
     sites_ops = []
-    for rule in cloud.client.application.url_map.iter_rules():
+    for rule in cloud.app.url_map.iter_rules():
         if rule.endpoint.startswith("api.sites."):
             path = re.sub(r"<(?:\w+:)?(\w+)>", r"{\1}", rule.rule)
             for method in rule.methods - {"HEAD", "OPTIONS"}:
