@@ -28,7 +28,7 @@ from flask import (
 )
 from werkzeug.exceptions import HTTPException
 
-from cangyun.apispec import validate
+from cangyun.apispec import parse_query, validate
 from cangyun.errors import (
     AlreadyExists,
     DomainError,
@@ -53,21 +53,20 @@ from cloud_api.ledger import store as ledger
 from cloud_api.platform import i18n
 from cloud_api.platform.auth import client_ip, engine, mailer
 from cloud_api.platform.tenancy import Caller
-from cloud_api.sites import api as api_sites
 from cloud_api.sites import registry
+from cloud_api.sites.api import LocationFilter, LocationGrid, NewWarehouse, NewZone
 from cloud_api.sites.labels import (
     LOCATION_CODE,
     MAX_LABELS,
     SEPARATORS,
     SYMBOLOGIES,
     Axis,
-    GridError,
     Label,
     LabelError,
     grid_codes,
     render_labels,
 )
-from cloud_api.sites.store import ZONE_KINDS, LocationsExist, TenantSites, UnknownZone
+from cloud_api.sites.store import ZONE_KINDS, LocationsExist, TenantSites
 
 bp = Blueprint("console", __name__, url_prefix="/console", template_folder="templates")
 COOKIE = "cy_session"
@@ -77,6 +76,7 @@ NOTES_SHOWN = 20
 TIMELINE_PAGE = 50
 LOCATIONS_PAGE = 100
 EXISTING_SHOWN = 10  # clashing location codes named in a refused grid
+GRID_AXES = ("aisles", "racks", "levels", "positions")  # slowest first, as the form names them
 MAX_QUERY = 100
 ERROR_TEXTS = {400: "bad_request", 403: "forbidden", 404: "not_found", 405: "bad_request"}
 
@@ -628,31 +628,40 @@ def warehouses() -> Any:
 @bp.post("/warehouses")
 def create_warehouse() -> Any:
     who = require("warehouses:write")
-    form = request.form
+    data: dict[str, Any] = _filled("code", "name", "address", "area_m2")
+    if "area_m2" in data:
+        data["area_m2"] = _number(data["area_m2"])
     try:
-        # The JSON API's own field rules: the area decides a price tier, so it is as strict.
+        # The JSON API's NewWarehouse body: the area decides a price tier, so it is as strict.
+        new = validate(NewWarehouse, data)
         created = _sites().create_warehouse(
-            code=api_sites.code_field({"code": form.get("code", "")}, "code") or "",
-            name=api_sites.text(form, "name", 200, required=True),
-            address=api_sites.text(form, "address", 300),
-            area_m2=api_sites.area(_number(form.get("area_m2", ""), "area_m2")),
+            code=new.code,
+            name=new.name,
+            address=new.address or "",
+            area_m2=new.area_m2,
             caller=who,
             ip=client_ip(),
         )
-    except ApiError as exc:
+    except (ApiError, Invalid) as exc:
         return _warehouses_page(error=exc.message, status=422)
     except AlreadyExists as exc:
         return _warehouses_page(error=str(exc), status=409)
     return redirect(url_for("console.warehouse", code=created["code"]))
 
 
-def _number(text: str, name: str) -> float | None:
-    if not text.strip():
-        return None
+def _filled(*names: str) -> dict[str, str]:
+    """The named form fields that hold something: a blank field counts as left out, so a
+    blank area is no area and a blank name is "name is required"."""
+    return {name: request.form[name] for name in names if request.form.get(name, "").strip()}
+
+
+def _number(text: str) -> float | str:
+    """Form text as the number the JSON body would carry; text that is no number goes to the
+    body model as sent, which refuses it as the API does (area_m2: a valid number)."""
     try:
         return float(text)
-    except ValueError as exc:
-        raise ApiError(422, "invalid_field", f"{name} must be a number", {"field": name}) from exc
+    except ValueError:
+        return text
 
 
 def _warehouses_page(*, error: str | None = None, status: int = 200) -> tuple[str, int]:
@@ -681,13 +690,13 @@ def warehouse(code: str) -> Any:
 def create_zone(code: str) -> Any:
     who = require("warehouses:write")
     store = _own_warehouse(code)
-    form = request.form
     try:
+        new = validate(NewZone, _filled("code", "name", "kind"))
         store.create_zone(
             code,
-            code=api_sites.code_field({"code": form.get("code", "")}, "code") or "",
-            name=api_sites.text(form, "name", 200, required=True),
-            kind=api_sites.choice(form, "kind", ZONE_KINDS, "storage"),
+            code=new.code,
+            name=new.name,
+            kind=new.kind or "storage",
             caller=who,
             ip=client_ip(),
         )
@@ -704,24 +713,26 @@ def create_locations(code: str) -> Any:
     who = require("warehouses:write")
     store = _own_warehouse(code)
     form = request.form
+    # The form as the JSON API's LocationGrid body: an axis with both ends blank is left out
+    # (positions may be), and a blank separator is sent, since it joins the parts bare.
+    data: dict[str, Any] = {}
+    for axis in GRID_AXES:
+        span = {end: form.get(f"{axis}_{end}", "").strip() for end in ("from", "to")}
+        if any(span.values()):
+            data[axis] = span
+    data |= _filled("zone", "prefix")
+    if "separator" in form:
+        data["separator"] = form["separator"]
     try:
-        axes = [
-            Axis(name, form.get(f"{name}_from", "").strip(), form.get(f"{name}_to", "").strip())
-            for name in api_sites.GRID_AXES
-            if name != "positions" or form.get("positions_from") or form.get("positions_to")
-        ]
-        codes = grid_codes(
-            axes,
-            prefix=form.get("prefix", "").strip()[:60],
-            separator=form.get("separator", "-"),
-        )
-        created = store.create_locations(
-            code, codes, zone=form.get("zone") or None, caller=who, ip=client_ip()
-        )
-    except GridError as exc:
+        grid = validate(LocationGrid, data)
+        spans = {name: getattr(grid, name) for name in GRID_AXES}
+        axes = [Axis(name, s["from"], s["to"]) for name, s in spans.items() if s is not None]
+        separator = "-" if grid.separator is None else grid.separator
+        codes = grid_codes(axes, prefix=grid.prefix or "", separator=separator)
+        created = store.create_locations(code, codes, zone=grid.zone, caller=who, ip=client_ip())
+    except (ApiError, Invalid) as exc:
+        # invalid_grid (a range, the grid's size) and unknown_zone are Invalid too
         return _warehouse_page(store, code, error=exc.message, status=422)
-    except UnknownZone as exc:
-        return _warehouse_page(store, code, error=str(exc), status=422)
     except LocationsExist as exc:
         message = str(exc)
         if len(exc.existing) > 1:
@@ -740,8 +751,10 @@ def location_labels(code: str) -> Any:
     try:
         if symbology not in SYMBOLOGIES:
             raise LabelError(f"symbology must be one of {', '.join(SYMBOLOGIES)}")
-        zone, prefix = api_sites.location_filters()
-        warehouse, rows, total = store.label_rows(code, zone=zone, prefix=prefix, limit=MAX_LABELS)
+        found = parse_query(LocationFilter)
+        warehouse, rows, total = store.label_rows(
+            code, zone=found.zone, prefix=found.prefix, limit=MAX_LABELS
+        )
         if total > MAX_LABELS:
             raise LabelError(i18n.text("too_many_labels", lang(), count=total, limit=MAX_LABELS))
         if not rows:
@@ -749,7 +762,7 @@ def location_labels(code: str) -> Any:
         labels = [Label(r["code"], warehouse["name"], r["zone_name"]) for r in rows]
         sheet = render_labels(labels, symbology, title=f"库位标签 {warehouse['name']}")
     except (ApiError, LabelError) as exc:
-        return _warehouse_page(store, code, error=getattr(exc, "message", str(exc)), status=422)
+        return _warehouse_page(store, code, error=exc.message, status=422)
     return Response(
         sheet.pdf,
         mimetype="application/pdf",
@@ -762,7 +775,9 @@ def _warehouse_page(
 ) -> tuple[str, int]:
     who: Caller = g.console_caller
     try:
-        zone, prefix = api_sites.location_filters()
+        # The JSON API's own filter rules (its 400 invalid_parameter), shown on the page.
+        found = parse_query(LocationFilter)
+        zone, prefix = found.zone, found.prefix
     except ApiError as exc:
         zone, prefix, error = None, None, error or exc.message
     after = request.args.get("after") or None

@@ -11,17 +11,14 @@ from either.
 from __future__ import annotations
 
 import functools
-import re
 from collections.abc import Callable
-from decimal import Decimal
 from typing import Annotated, Any, Literal, TypeVar
 
-from flask import Blueprint, Response, current_app, request
+from flask import Blueprint, Response, current_app
 from pydantic import BeforeValidator, Field, PlainValidator, StringConstraints, WithJsonSchema
 
 from cangyun import identifiers
 from cangyun.apispec import Body, Media, Page, Query, Reply, operation
-from cangyun.errors import Invalid
 from cangyun.fields import Name, Text
 from cangyun.httpapi import ApiError, decode_cursor, encode_cursor, json_response, page
 from cangyun.settings import dump_settings
@@ -40,7 +37,7 @@ from cloud_api.sites.labels import (
     grid_codes,
     render_labels,
 )
-from cloud_api.sites.store import CODE, DEVICE_KINDS, ZONE_KINDS, TenantSites, business_area
+from cloud_api.sites.store import DEVICE_KINDS, ZONE_KINDS, TenantSites
 
 bp = Blueprint("sites", __name__)
 
@@ -627,76 +624,3 @@ def revoke_device(code: str) -> Response:
     # Rewritten on every call, so repeating a DELETE heals a rewrite that failed.
     broker_files.write_broker_files(settings(), engine())
     return Response(status=204)
-
-
-# --- the console's form rules ---------------------------------------------------------------
-# cloud_api/console.py reads its HTML forms with these (messages its pages show); no route of
-# this API does. They belong in the console.
-
-GRID_AXES = ("aisles", "racks", "levels", "positions")  # slowest first
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
-_PREFIX = re.compile(r"[A-Za-z0-9_.-]{1,64}")
-
-
-def text(data: Any, name: str, limit: int, *, required: bool = False) -> str:
-    value = data.get(name)
-    if value is None and not required:
-        return ""
-    if not isinstance(value, str) or len(value) > limit or _CONTROL.search(value):
-        raise ApiError(
-            422,
-            "invalid_field",
-            f"{name} must be text of at most {limit} characters, without control characters",
-            {"field": name},
-        )
-    value = value.strip()
-    if required and not value:
-        raise ApiError(422, "missing_field", f"{name} must not be blank", {"field": name})
-    return value
-
-
-def code_field(data: Any, name: str, pattern: re.Pattern[str] = CODE) -> str | None:
-    value = data.get(name)
-    if value is None:
-        return None
-    if not isinstance(value, str) or not pattern.fullmatch(value):
-        longest = 64 if pattern is LOCATION_CODE else 63
-        raise ApiError(
-            422,
-            "invalid_code",
-            f"{name} must be 1-{longest} ASCII letters, digits, '_', '.' or '-',"
-            " starting with a letter or digit",
-            {"field": name},
-        )
-    return value
-
-
-def choice(data: Any, name: str, options: tuple[str, ...], default: str) -> str:
-    value = data.get(name)
-    if value is None:
-        return default
-    if value not in options:
-        raise ApiError(
-            422,
-            "invalid_field",
-            f"{name} must be one of {', '.join(repr(o) for o in options)}",
-            {"field": name},
-        )
-    return value
-
-
-def area(value: Any) -> Decimal | None:
-    try:
-        return business_area(value)
-    except Invalid as exc:
-        raise ApiError(422, exc.code, exc.message, exc.details) from exc
-
-
-def location_filters() -> tuple[str | None, str | None]:
-    zone = request.args.get("zone") or None
-    prefix = request.args.get("prefix") or None
-    if zone is not None and not CODE.fullmatch(zone):
-        raise ApiError(400, "invalid_parameter", "zone must be a zone code")
-    if prefix is not None and not _PREFIX.fullmatch(prefix):
-        raise ApiError(400, "invalid_parameter", "prefix must be the start of a location code")
-    return zone, prefix
