@@ -47,7 +47,6 @@ from edge.gates.model import (
     DEFAULT_WINDOW_S,
     MAX_WINDOW_S,
     Acceptance,
-    GateInputError,
     new_camera_token,
     parse_gate,
 )
@@ -409,7 +408,6 @@ NO_HOLD = {404: "gate_not_found, or not_found: no such held pallet"}
 def create_blueprint() -> Blueprint:
     bp = Blueprint("edge_gates", __name__, url_prefix="/api/v1/gates")
     bp.before_request(_authenticate)
-    bp.register_error_handler(GateInputError, _input_error)
     bp.register_error_handler(Refused, _refused)
     bp.register_error_handler(ImageError, _bad_image)
 
@@ -634,10 +632,6 @@ def _optional_body(model: type[M]) -> M:
 
 
 # Refusals of gate modules that name their own status.
-
-
-def _input_error(exc: GateInputError) -> Response:
-    return error_response(422, exc.code, exc.message, {"field": exc.field} if exc.field else None)
 
 
 def _refused(exc: Refused) -> Response:

@@ -3,9 +3,10 @@
 A gate is a dock door with a direction; its cameras deliver frames by push, from a drop
 folder or as a stream. Expected goods are ASN lines (inbound) or shipment lines (outbound),
 one per pallet, named by SSCC or by GTIN (and lot), entered on the edge or sent down by the
-cloud. Their grammar is the kernel's (``cangyun.expected``): the cloud checks its lines with
-it, and ``cangyun.wire.decode_expected`` checks them again when they arrive, so both sides
-agree; ``parse_expected`` here is that grammar for a line entered at one of this box's gates.
+cloud. Their grammar is the kernel's (``cangyun.expected.parse_line``): the edge's gate API
+and the cloud check a line with it, and ``cangyun.wire.decode_expected`` checks it again
+when it arrives, so both sides agree. What an operator confirms for a held pallet is parsed
+by the gate API's own model into an ``Acceptance``.
 """
 
 from __future__ import annotations
@@ -18,9 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from cangyun.errors import Invalid
-from cangyun.expected import GATE_CODE, RESERVED_GATE_CODES, ExpectedLine, parse_line
-from cangyun.identifiers import IdentifierError, normalize_gtin
-from cangyun.movement import MAX_LOT, MAX_TEXT, MAX_WEIGHT_KG
+from cangyun.expected import GATE_CODE, RESERVED_GATE_CODES
 
 DIRECTIONS = ("in", "out", "both")
 SOURCE_KINDS = ("push", "stream", "folder")
@@ -36,14 +35,11 @@ DEFAULT_FPS = 2.0
 DEFAULT_POLL_S = 1.0
 
 
-class GateInputError(ValueError):
-    """Input that cannot be used; ``code`` is stable, ``field`` names the culprit."""
+class GateInputError(Invalid):
+    """Input that cannot be used (422); ``code`` is stable, ``field`` names the culprit."""
 
     def __init__(self, code: str, message: str, field: str | None = None) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
-        self.field = field
+        super().__init__(message, code=code, field=field)
 
 
 @dataclass(frozen=True)
@@ -152,33 +148,6 @@ def folder_camera(
     )
 
 
-def parse_expected(data: Any, gate_direction: str) -> ExpectedLine:
-    """An expected line from the edge API; ``gate_direction`` "both" makes direction required."""
-    try:
-        return parse_line(data, gate_direction)
-    except Invalid as exc:
-        raise GateInputError(exc.code, exc.message, exc.field) from exc
-
-
-def parse_acceptance(data: Any) -> Acceptance:
-    data = _object(data, {"qty", "direction", "gtin", "lot", "weight_kg", "customer", "note"})
-    qty = data.get("qty")
-    if qty is not None and (isinstance(qty, bool) or not isinstance(qty, int) or qty < 1):
-        raise GateInputError("invalid_quantity", "qty must be whole pieces, at least 1", "qty")
-    direction = data.get("direction")
-    if direction is not None:
-        direction = check_direction(direction, allowed=("in", "out"))
-    return Acceptance(
-        qty=qty,
-        direction=direction,
-        gtin=_gtin(data.get("gtin")),
-        lot=_optional_text(data, "lot", MAX_LOT),
-        weight_g=_weight_g(data.get("weight_kg")),
-        customer=_optional_text(data, "customer", MAX_TEXT),
-        note=_optional_text(data, "note", 500),
-    )
-
-
 def _object(data: Any, allowed: Collection[str]) -> Mapping[str, Any]:
     if data is None:
         return {}
@@ -196,37 +165,3 @@ def _number(value: Any, field: str, low: float, high: float) -> float:
     if not low <= value <= high:
         raise GateInputError("invalid_field", f"{field} must be between {low} and {high}", field)
     return float(value)
-
-
-def _optional_text(data: Mapping[str, Any], field: str, limit: int) -> str | None:
-    value = data.get(field)
-    if value is None:
-        return None
-    if not isinstance(value, str) or not value.strip() or len(value) > limit:
-        raise GateInputError(
-            "invalid_field", f"{field} must be text of 1..{limit} characters", field
-        )
-    if not value.strip().isprintable():  # as movements: the line becomes one
-        raise GateInputError("invalid_field", f"{field} contains control characters", field)
-    return value.strip()
-
-
-def _gtin(value: Any) -> str | None:
-    if value is None:
-        return None
-    try:
-        return normalize_gtin(value)
-    except IdentifierError as exc:
-        raise GateInputError("invalid_gtin", str(exc), "gtin") from exc
-
-
-def _weight_g(value: Any) -> int | None:
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
-        raise GateInputError("invalid_weight", "weight_kg must be a number", "weight_kg")
-    if not 0 <= value <= MAX_WEIGHT_KG:
-        raise GateInputError(
-            "invalid_weight", f"weight_kg must be between 0 and {MAX_WEIGHT_KG}", "weight_kg"
-        )
-    return round(value * 1000)

@@ -20,6 +20,8 @@ from __future__ import annotations
 import re
 import unicodedata
 
+from cangyun.errors import Invalid
+
 PROVINCES = "京津沪渝冀豫云辽黑湘皖鲁新苏浙赣鄂桂甘晋蒙陕吉闽贵粤青藏川宁琼"
 LETTERS = "ABCDEFGHJKLMNPQRSTUVWXYZ"  # no I, no O
 SUFFIXES = "挂港澳"
@@ -57,13 +59,11 @@ _ALNUM = set(LETTERS) | set("0123456789")
 _DIGITS = set("0123456789")
 
 
-class PlateError(ValueError):
+class PlateError(Invalid):
     """Text that is not a licence plate; ``code`` says why."""
 
     def __init__(self, code: str, message: str) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
+        super().__init__(message, code=code)
 
 
 def compact(text: str) -> str:

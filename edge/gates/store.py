@@ -20,12 +20,12 @@ from typing import Any
 import orjson
 
 from cangyun.errors import AlreadyExists, Conflict, NotFound
+from cangyun.expected import ExpectedLine
 from cangyun.wire import CloudLine
 from edge.gates import expected
 from edge.gates.expected import Match
 from edge.gates.model import (
     CameraConfig,
-    ExpectedLine,
     GateConfig,
     check_code,
     check_direction,
