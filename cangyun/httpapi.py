@@ -14,7 +14,7 @@ from typing import Any
 
 import orjson
 from flask import Flask, Response, request
-from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import HTTPException, NotFound
 from werkzeug.routing import IntegerConverter
 
 from cangyun import errors
@@ -106,11 +106,16 @@ MAX_ROW_ID = 2**31 - 1
 
 class RowIdConverter(IntegerConverter):
     """``<int:...>`` bounded to a row id (INTEGER, 32-bit on PostgreSQL): a larger number
-    names nothing (404) rather than overflowing the database driver to find that out."""
+    names nothing (404) rather than overflowing the database driver to find that out.
 
-    def __init__(self, map: Any, *args: Any, **kwargs: Any) -> None:  # noqa: A002
-        kwargs.setdefault("max", MAX_ROW_ID)
-        super().__init__(map, *args, **kwargs)
+    The bound is checked after matching, not by the converter's ``max``: werkzeug turns a
+    value refused by one of two rules on the same path (GET and PATCH) into 405."""
+
+    def to_python(self, value: str) -> Any:
+        number = super().to_python(value)
+        if number > MAX_ROW_ID:
+            raise NotFound(f"nothing has the number {value}")
+        return number
 
 
 def register_error_handlers(app: Flask) -> None:
