@@ -21,20 +21,18 @@ from cangyun.fields import Text
 from cangyun.httpapi import (
     ApiError,
     bearer_token,
-    error_response,
     json_body,
     json_response,
     page,
     uploaded_image,
 )
-from cangyun.movement import MAX_TEXT, MOVEMENT_TYPES, MovementError, movement_schema
+from cangyun.movement import MAX_TEXT, MOVEMENT_TYPES, movement_schema
 from cangyun.movement import parse_movement as parse_movement_body
 from cangyun.timeutil import format_ts, utcnow
 from edge import licence, scanning
-from edge.operators import OperatorError, OperatorStore
+from edge.operators import OperatorStore
 from edge.pda.undo import compensation
-from edge.stock import StockError
-from edge.store import EdgeStore, StorageFull
+from edge.store import EdgeStore
 from ocr_service.identify import identify
 from ocr_service.images import MAX_IMAGE_BYTES
 
@@ -410,38 +408,6 @@ def _require_csrf_header() -> None:
             "csrf_header_missing",
             f"requests with a session cookie need the {CSRF_HEADER} header",
         )
-
-
-# Refusals of edge modules that name their own status; mapped here, once for every route.
-
-
-@bp.errorhandler(MovementError)
-def _invalid_movement(exc: MovementError) -> Response:
-    return error_response(422, exc.code, exc.message, {"field": exc.field})
-
-
-@bp.errorhandler(StockError)
-def _stock_refused(exc: StockError) -> Response:
-    return error_response(409, exc.code, exc.message, exc.details)
-
-
-@bp.errorhandler(StorageFull)
-def _storage_full(exc: StorageFull) -> Response:
-    # 507 Insufficient Storage: the edge's documented answer, more precise than 503.
-    return error_response(507, exc.code, exc.message, exc.details)
-
-
-@bp.errorhandler(licence.LicenceRefused)
-def _licence_refused(exc: licence.LicenceRefused) -> Response:
-    return error_response(403, exc.code, exc.message, {"licence_state": exc.state})
-
-
-@bp.errorhandler(OperatorError)
-def _operator_refused(exc: OperatorError) -> Response:
-    headers = {}
-    if "retry_after_s" in exc.details:
-        headers["Retry-After"] = str(exc.details["retry_after_s"])
-    return error_response(exc.status, exc.code, exc.message, exc.details, headers)
 
 
 # --- operators ----------------------------------------------------------------------------

@@ -8,10 +8,11 @@ from flask import Flask, Response
 
 from cangyun import apidocs
 from cangyun.box_settings import EdgeSettings
-from cangyun.httpapi import json_response, register_error_handlers
+from cangyun.httpapi import error_response, json_response, register_error_handlers
+from cangyun.movement import MovementError
 from edge import api, gates, pda
-from edge.operators import LockoutPolicy, OperatorStore
-from edge.store import EdgeStore
+from edge.operators import AccountLocked, LockoutPolicy, OperatorStore
+from edge.store import EdgeStore, StorageFull
 
 MAX_CONTENT_LENGTH = 32 * 1024 * 1024  # camera photos are the largest uploads
 
@@ -35,6 +36,7 @@ def create_app(settings: EdgeSettings, test_config: dict[str, Any] | None = None
         policy=LockoutPolicy(settings.pda.lockout_failures, settings.pda.lockout_minutes * 60),
     )
     register_error_handlers(app)
+    register_edge_refusals(app)
     app.register_blueprint(api.bp)
     app.register_blueprint(pda.bp)  # the PDA web app: / and /pda/
     gates.init_app(app, settings, store)  # dock gate cameras: /api/v1/gates
@@ -45,3 +47,30 @@ def create_app(settings: EdgeSettings, test_config: dict[str, Any] | None = None
         return json_response({"ok": True, "device": settings.device.device, "epoch": store.epoch})
 
     return app
+
+
+def register_edge_refusals(app: Flask) -> None:
+    """The few refusals of the edge that the one table (``cangyun.httpapi.DOMAIN_STATUS``)
+    does not answer as the edge documents them. Every other refusal is a ``cangyun.errors``
+    kind and needs nothing here. App-wide, as the movement API and the gate API (accepting
+    a held pallet) record movements alike."""
+
+    @app.errorhandler(MovementError)
+    def _invalid_movement(exc: MovementError) -> Response:
+        # The kernel's movement grammar (cangyun.movement) predates the kinds; it keeps its
+        # own ValueError until it becomes an Invalid, which answers the same 422.
+        return error_response(422, exc.code, exc.message, {"field": exc.field})
+
+    @app.errorhandler(StorageFull)
+    def _storage_full(exc: StorageFull) -> Response:
+        # 507 Insufficient Storage, the edge's documented answer, is more precise than the
+        # 503 of its kind (Unavailable), and only an edge box runs out of its disk budget.
+        return error_response(507, exc.code, exc.message, exc.details)
+
+    @app.errorhandler(AccountLocked)
+    def _account_locked(exc: AccountLocked) -> Response:
+        # The PDA documents 423 Locked for a locked operator account; the kind (Throttled)
+        # would answer 429, as the cloud does for its own lockout.
+        wait = exc.details.get("retry_after_s")
+        headers = {"Retry-After": str(wait)} if wait is not None else {}
+        return error_response(423, exc.code, exc.message, exc.details, headers)

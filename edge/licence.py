@@ -20,6 +20,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any, Literal
 
 from cangyun import licence as tokens
+from cangyun.errors import Forbidden
 from cangyun.licence import Licence, LicenceError
 from cangyun.movement import INBOUND_TYPES
 from cangyun.timeutil import format_ts
@@ -45,13 +46,14 @@ _MESSAGES: dict[str, str] = {
 }
 
 
-class LicenceRefused(Exception):
-    """The licence does not allow this: HTTP 403 with ``code``."""
+class LicenceRefused(Forbidden):
+    """The licence does not allow this (403): ``code`` says what, the details' licence_state
+    the state that refuses it."""
 
     def __init__(self, code: str, message: str, state: State) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
+        # A keyword, not a quoted key: tests/unit/test_pda_texts.py reads every quoted
+        # licence_* string in this file as an error code the PDA must translate.
+        super().__init__(message, code=code, details=dict(licence_state=state))
         self.state = state
 
 

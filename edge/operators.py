@@ -27,6 +27,15 @@ from typing import Any
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
+from cangyun.errors import (
+    AlreadyExists,
+    DomainError,
+    Forbidden,
+    Invalid,
+    NotFound,
+    Throttled,
+    Unauthenticated,
+)
 from edge.store import SqliteFile, immediate, open_database
 
 MAX_FAILURES = 5  # failed logins in a row before the account locks
@@ -42,40 +51,37 @@ USERNAME_RE = re.compile(r"^[a-z0-9][a-z0-9._-]{0,31}$")
 _hasher = PasswordHasher(time_cost=2, memory_cost=19 * 1024, parallelism=1)
 
 
-class OperatorError(Exception):
-    """A refused operator action; ``code`` is the API error code, ``status`` the HTTP one."""
-
-    status = 400
+class OperatorError(DomainError):
+    """A refused operator action; ``code`` is the API error code. Each kind below answers
+    the status of its ``cangyun.errors`` kind."""
 
     def __init__(self, code: str, message: str, **details: Any) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
-        self.details = details
+        super().__init__(message, code=code, details=details)
 
 
-class InvalidOperator(OperatorError):
-    status = 422
+class InvalidOperator(OperatorError, Invalid):
+    """A username, password or name that breaks a rule, or missing credentials (422)."""
 
 
-class OperatorNotFound(OperatorError):
-    status = 404
+class OperatorNotFound(OperatorError, NotFound):
+    """No operator of that username (404)."""
 
 
-class OperatorExists(OperatorError):
-    status = 409
+class OperatorExists(OperatorError, AlreadyExists):
+    """The username is taken (409)."""
 
 
-class LoginFailed(OperatorError):
-    status = 401
+class LoginFailed(OperatorError, Unauthenticated):
+    """Wrong username or password, never saying which (401)."""
 
 
-class AccountLocked(OperatorError):
-    status = 423
+class AccountLocked(OperatorError, Throttled):
+    """Too many wrong passwords; ``details["retry_after_s"]`` says for how long. The edge
+    answers it 423 Locked with Retry-After (``edge.app``), not the 429 of its kind."""
 
 
-class AccountDisabled(OperatorError):
-    status = 403
+class AccountDisabled(OperatorError, Forbidden):
+    """The account exists but may not log in (403)."""
 
 
 @dataclass(frozen=True)

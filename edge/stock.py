@@ -22,20 +22,18 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import Any
 
+from cangyun.errors import Conflict
 from cangyun.movement import STAGING, Movement
 
 DOCK = ""
 
 
-class StockError(Exception):
-    """A movement the stock cannot support; ``code`` is the API error code, ``details``
-    the facts a client words its own message from."""
+class StockError(Conflict):
+    """A movement the stock cannot support (409); ``code`` is the API error code,
+    ``details`` the facts a client words its own message from."""
 
     def __init__(self, code: str, message: str, **details: Any) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
-        self.details = details
+        super().__init__(message, code=code, details=details)
 
 
 @dataclass(frozen=True, slots=True)
