@@ -51,7 +51,7 @@ from edge.gates.model import (
     parse_gate,
 )
 from edge.gates.model import DIRECTIONS as GATE_DIRECTIONS
-from edge.gates.outcomes import Refused, accept_hold, reject_hold
+from edge.gates.outcomes import accept_hold, reject_hold
 from edge.gates.pipeline import Frame, GateHub
 from edge.gates.plates import PlateError, compact
 from edge.gates.store import EVENT_FILTERS, GateStore
@@ -408,7 +408,6 @@ NO_HOLD = {404: "gate_not_found, or not_found: no such held pallet"}
 def create_blueprint() -> Blueprint:
     bp = Blueprint("edge_gates", __name__, url_prefix="/api/v1/gates")
     bp.before_request(_authenticate)
-    bp.register_error_handler(Refused, _refused)
     bp.register_error_handler(ImageError, _bad_image)
 
     @bp.post("")
@@ -631,12 +630,8 @@ def _optional_body(model: type[M]) -> M:
     return validate(model, data)
 
 
-# Refusals of gate modules that name their own status.
-
-
-def _refused(exc: Refused) -> Response:
-    return error_response(exc.status, exc.code, exc.message)
-
-
 def _bad_image(exc: ImageError) -> Response:
+    # The scanning engine's own refusal (ocr_service knows no edge or cloud vocabulary) names
+    # its status: 400 empty, 413 too large, 415 not a photo we read, 422 corrupt. 413 and 415
+    # are no kind's, so a pushed frame keeps this one translation, as edge.scanning does.
     return error_response(exc.status, exc.code, exc.message)

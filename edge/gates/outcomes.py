@@ -40,15 +40,9 @@ ALERTED_REFUSALS = {
 # Raises LicenceRefused for a movement type the box's licence does not allow now.
 Admit = Callable[[str], None]
 
-
-class Refused(Exception):
-    """A movement the edge would not record; ``status`` is the HTTP status to answer."""
-
-    def __init__(self, status: int, code: str, message: str) -> None:
-        super().__init__(message)
-        self.status = status
-        self.code = code
-        self.message = message
+# What recording a gate's movement may refuse. A settled event that meets one is held, not
+# lost; an operator's accept answers it as the movement API does (403, 422, 409, 507).
+REFUSALS = (LicenceRefused, MovementError, StockError, StorageFull)
 
 
 def settle_event(
@@ -103,7 +97,7 @@ def settle_event(
     }
     try:
         recorded = _record(edge, body, request_id=f"gate-event:{event_id}", admit=admit)
-    except Refused as exc:
+    except REFUSALS as exc:
         gates.hold_event(
             event_id,
             direction=direction,
@@ -170,24 +164,15 @@ def reject_hold(gates: GateStore, gate: str, hold_id: int, note: str | None) -> 
 
 def _record(edge: EdgeStore, body: dict[str, Any], *, request_id: str, admit: Admit | None) -> str:
     data = {k: v for k, v in body.items() if v is not None}
-    try:
-        movement = parse_movement(data, source="api")
-        # A movement recorded before the licence lapsed is answered as before, like the API.
-        if admit is not None and not edge.movement_id_for_request(request_id):
-            admit(movement.type)
-        return edge.record_movement(movement, request_id=request_id).id
-    except LicenceRefused as exc:
-        raise Refused(403, exc.code, exc.message) from exc
-    except MovementError as exc:
-        raise Refused(422, exc.code, exc.message) from exc
-    except StockError as exc:
-        raise Refused(409, exc.code, exc.message) from exc
-    except StorageFull as exc:
-        raise Refused(507, "storage_full", str(exc)) from exc
+    movement = parse_movement(data, source="api")
+    # A movement recorded before the licence lapsed is answered as before, like the API.
+    if admit is not None and not edge.movement_id_for_request(request_id):
+        admit(movement.type)
+    return edge.record_movement(movement, request_id=request_id).id
 
 
 def _direction_text(direction: str) -> str:
     return {"in": "inbound", "out": "outbound"}.get(direction, "either direction")
 
 
-__all__ = ["Refused", "accept_hold", "reject_hold", "settle_event"]
+__all__ = ["REFUSALS", "accept_hold", "reject_hold", "settle_event"]
