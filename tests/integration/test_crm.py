@@ -17,10 +17,8 @@ from cangyun.settings import dump_settings
 from cangyun.timeutil import format_ts, utcnow
 from cloud_api import provisioning
 from cloud_api.accounts import store as accounts
-from cloud_api.app import create_app
 from cloud_api.ledger.ingest import IngestService
 from cloud_api.platform.schema import audit_log, customer_notes, customers
-from cloud_api.settings import CloudSection, CloudSettings, MqttSection
 from cloud_api.sites import registry
 
 EPOCH = "c" * 32
@@ -32,12 +30,10 @@ ZH_HEADER = (
 
 
 @pytest.fixture
-def crm(database_url, tmp_path):
-    settings = CloudSettings(
-        cloud=CloudSection(data_dir=tmp_path / "cloud", database_url=database_url),
-        mqtt=MqttSection(password="x"),
-    )
-    engine = provisioning.init(settings)
+def crm(cloud):
+    """The shared cloud with tenants acme and bright, each with a warehouse and an edge box,
+    and a viewer key of acme's: (api, engine, settings)."""
+    engine, settings = cloud.engine, cloud.settings
     tokens = {}
     for tenant, warehouse, device in (("acme", "sh-01", "edge-a"), ("bright", "bj-01", "edge-b")):
         tokens[tenant] = provisioning.create_tenant(
@@ -51,14 +47,12 @@ def crm(database_url, tmp_path):
     tokens["viewer"] = accounts.create_api_key(
         engine, acme_id, "viewer", name="viewer", actor="test"
     )
-    app = create_app(settings, {"CHECK_RESPONSES": True}, engine=engine)
-    with app.test_client() as client:
+    with cloud.app.test_client() as client:
         # Notes and audit entries name a person: act as each tenant's owner, signed in.
         for tenant in ("acme", "bright"):
             login = {"email": f"boss@{tenant}.test", "password": "pw-1234567"}
             tokens[tenant] = client.post("/api/v1/auth/login", json=login).get_json()["token"]
         yield Api(client, tokens), engine, settings
-    engine.dispose()
 
 
 class Api:
