@@ -30,6 +30,7 @@ from flask import Flask, Response, current_app, request
 from pydantic import BaseModel, ConfigDict, TypeAdapter, ValidationError
 from werkzeug.routing import IntegerConverter
 
+from cangyun.fields import PATTERN_WORDS
 from cangyun.httpapi import MAX_ROW_ID, ApiError, json_body
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -171,10 +172,14 @@ def field_error(exc: ValidationError) -> ApiError:
         return ApiError(
             422, "unknown_field", f"{name} is not a field of this body", {"field": name}
         )
-    message = first["msg"]
-    if message.startswith("Value error, "):
-        message = message.removeprefix("Value error, ")
-    return ApiError(422, "invalid_field", f"{name}: {message}", {"field": name})
+    return ApiError(422, "invalid_field", f"{name}: {_said(first)}", {"field": name})
+
+
+def _said(error: Any) -> str:
+    """A pydantic error in words a person can act on: a pattern is named, not quoted."""
+    if error["type"] == "string_pattern_mismatch":
+        return PATTERN_WORDS.get(error["ctx"]["pattern"], "contains characters not allowed here")
+    return str(error["msg"]).removeprefix("Value error, ")
 
 
 def parse_query(model: type[Query]) -> Any:
@@ -189,7 +194,7 @@ def parse_query(model: type[Query]) -> Any:
     except ValidationError as exc:
         first = exc.errors(include_url=False)[0]
         name = field_path(first["loc"])
-        message = first["msg"].removeprefix("Value error, ")
+        message = _said(first)
         raise ApiError(400, "invalid_parameter", f"{name}: {message}", {"parameter": name}) from exc
 
 

@@ -21,6 +21,17 @@ _ONE_LINE = r"^[^\x00-\x1f\x7f-\x9f]*$"
 _MULTI_LINE = r"^[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]*$"
 
 
+# What a refused pattern asks for, in words: the API answers these, never the expression.
+PATTERN_WORDS = {
+    _ONE_LINE: "must be one line without control characters",
+    _MULTI_LINE: "must not contain control characters",
+    identifiers.CODE_PATTERN: "must start with a letter or digit and use only letters, digits,"
+    f" _ . - (at most {identifiers.CODE_MAX})",
+    identifiers.LOCATION_CODE.pattern: "must start with a letter or digit and use only"
+    f" letters, digits, _ . - (at most {identifiers.LOCATION_CODE_MAX})",
+}
+
+
 def Text(max_length: int, *, min_length: int = 0, multiline: bool = False) -> Any:  # noqa: N802
     """Stripped text of at most ``max_length`` characters, without control characters."""
     return Annotated[
