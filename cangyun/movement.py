@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any, Literal
 
+from cangyun.errors import Invalid
 from cangyun.identifiers import IdentifierError, normalize_gtin, validate_sscc
 from cangyun.timeutil import TimestampError, format_ts, parse_date, parse_ts
 
@@ -50,14 +51,11 @@ _API_FIELDS = frozenset(
 _EDGE_FIELDS = frozenset({"operator", "qty_delta", "weight_delta_kg", "reverses"})
 
 
-class MovementError(ValueError):
+class MovementError(Invalid):
     """A movement that cannot be recorded; ``code`` is stable, ``field`` names the culprit."""
 
     def __init__(self, code: str, message: str, field: str | None = None) -> None:
-        super().__init__(message)
-        self.code = code
-        self.field = field
-        self.message = message
+        super().__init__(message, code=code, field=field)
 
 
 # A value: code derives changed copies with dataclasses.replace and never assigns fields.

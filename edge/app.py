@@ -9,7 +9,6 @@ from flask import Flask, Response
 from cangyun import apidocs
 from cangyun.box_settings import EdgeSettings
 from cangyun.httpapi import error_response, json_response, register_error_handlers
-from cangyun.movement import MovementError
 from edge import api, gates, pda
 from edge.operators import AccountLocked, LockoutPolicy, OperatorStore
 from edge.store import EdgeStore, StorageFull
@@ -54,12 +53,6 @@ def register_edge_refusals(app: Flask) -> None:
     does not answer as the edge documents them. Every other refusal is a ``cangyun.errors``
     kind and needs nothing here. App-wide, as the movement API and the gate API (accepting
     a held pallet) record movements alike."""
-
-    @app.errorhandler(MovementError)
-    def _invalid_movement(exc: MovementError) -> Response:
-        # The kernel's movement grammar (cangyun.movement) predates the kinds; it keeps its
-        # own ValueError until it becomes an Invalid, which answers the same 422.
-        return error_response(422, exc.code, exc.message, {"field": exc.field})
 
     @app.errorhandler(StorageFull)
     def _storage_full(exc: StorageFull) -> Response:
