@@ -19,7 +19,7 @@ if TYPE_CHECKING:
 
     from cangyun.box_settings import EdgeSettings
     from sync_agent.agent import SyncAgent
-    from tests.support.cloud import Cloud
+    from tests.support.cloud import Cloud, SmtpServer
 
 # Tests never assert on wall-clock time: Hypothesis' per-example deadline and its "input
 # generation is slow" check both would, and both flake on a busy 2-core CI machine.
@@ -81,6 +81,16 @@ def cloud(tmp_path: Path, database_url: str) -> Iterator[Cloud]:
     made = make_cloud(tmp_path, database_url)
     yield made
     made.engine.dispose()
+
+
+@pytest.fixture
+def smtp() -> Iterator[SmtpServer]:
+    """A real SMTP server (aiosmtpd) on a free port, keeping what it receives in ``.inbox``;
+    a cloud sends it mail when made with ``make_cloud(..., smtp_port=smtp.port)``."""
+    from tests.support.cloud import SmtpServer
+
+    with SmtpServer() as server:
+        yield server
 
 
 # --- an edge box -----------------------------------------------------------------------------

@@ -16,17 +16,12 @@ from cangyun.timeutil import utcnow
 from cloud_api.accounts import store as accounts
 from cloud_api.integrations import webhooks
 from cloud_api.platform.schema import api_tokens, users
-from tests.support.cloud import STRONG, SmtpServer, body_text, code_in, make_cloud
-
-
-@pytest.fixture
-def smtp():
-    with SmtpServer() as server:
-        yield server
+from tests.support.cloud import STRONG, body_text, code_in, make_cloud
 
 
 @pytest.fixture
 def cloud(tmp_path, database_url, smtp):
+    """A cloud like the shared one whose mail (password resets, login codes) goes to smtp."""
     cloud = make_cloud(tmp_path, database_url, smtp_port=smtp.port)
     yield cloud
     cloud.engine.dispose()

@@ -121,12 +121,6 @@ def _no_proxy(monkeypatch):
 
 
 @pytest.fixture
-def smtp():
-    with SmtpServer() as server:
-        yield server
-
-
-@pytest.fixture
 def tencent():
     with TencentSmsServer() as server:
         yield server
