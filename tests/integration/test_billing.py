@@ -21,16 +21,9 @@ from cloud_api.billing.metering import epoch_ms, integrate_stepwise, windows
 from cloud_api.billing.store import TenantBilling
 from cloud_api.ledger.ingest import IngestService
 from cloud_api.platform.schema import packages, tenants, usage_days, usage_postings
-from tests.support.cloud import make_cloud
+from tests.support.cloud import body_text, make_cloud
 
 EPOCH = "b" * 32
-
-
-@pytest.fixture
-def cloud(tmp_path, database_url):
-    cloud = make_cloud(tmp_path, database_url)
-    yield cloud
-    cloud.engine.dispose()
 
 
 class Site:
@@ -342,56 +335,56 @@ def test_usage_endpoint_reports_days(cloud):
     )
 
 
-def test_scheduler_meters_and_sends_each_reminder_once_rearmed_by_renewal(tmp_path, database_url):
+def test_scheduler_meters_and_sends_each_reminder_once_rearmed_by_renewal(
+    tmp_path, database_url, smtp
+):
     from cloud_api.billing import scheduler
     from cloud_api.messaging import notify
-    from tests.support.cloud import SmtpServer, body_text
 
-    with SmtpServer() as smtp:
-        cloud = make_cloud(tmp_path, database_url, smtp_port=smtp.port)
-        try:
-            tenant = cloud.register("Acme", "owner@acme.cn")
-            token = tenant["token"]
-            cloud.buy(token, "basic", add_ons=())  # 100,000 t·d
-            provisioning.create_warehouse(cloud.engine, tenant["tenant"], "wh", "wh")
-            provisioning.create_device(
-                cloud.settings,
-                cloud.engine,
-                tenant=tenant["tenant"],
-                warehouse="wh",
-                code="acme-edge",
+    cloud = make_cloud(tmp_path, database_url, smtp_port=smtp.port)  # its mail goes to smtp
+    try:
+        tenant = cloud.register("Acme", "owner@acme.cn")
+        token = tenant["token"]
+        cloud.buy(token, "basic", add_ons=())  # 100,000 t·d
+        provisioning.create_warehouse(cloud.engine, tenant["tenant"], "wh", "wh")
+        provisioning.create_device(
+            cloud.settings,
+            cloud.engine,
+            tenant=tenant["tenant"],
+            warehouse="wh",
+            code="acme-edge",
+        )
+        topic = wire.DeviceAddress(tenant["tenant"], "wh", "acme-edge").topic(wire.UP_TX)
+        start = utcnow() - timedelta(days=86)  # 1,000 t for 85 days: 85% used
+        items = [
+            wire.encode_item(
+                n,
+                f"m{n}",
+                "receive",
+                format_ts(start),
+                {"sku": "S", "qty": 10, "weight_kg": 100_000},
             )
-            topic = wire.DeviceAddress(tenant["tenant"], "wh", "acme-edge").topic(wire.UP_TX)
-            start = utcnow() - timedelta(days=86)  # 1,000 t for 85 days: 85% used
-            items = [
-                wire.encode_item(
-                    n,
-                    f"m{n}",
-                    "receive",
-                    format_ts(start),
-                    {"sku": "S", "qty": 10, "weight_kg": 100_000},
-                )
-                for n in range(1, 11)
-            ]
-            IngestService(cloud.engine).handle(
-                topic, wire.encode_batch("acme-edge", EPOCH, 1, items, format_ts(utcnow()))
-            )
-            later = utcnow() + LATER
-            assert scheduler.run_once(cloud.engine, cloud.settings, later)["reminders"] == 1
-            assert scheduler.run_once(cloud.engine, cloud.settings, later)["reminders"] == 0
-            notify.deliver_due(cloud.engine, cloud.settings, now=later)
-            (mail,) = smtp.inbox.wait_for("owner@acme.cn")
-            text = body_text(mail)
-            # 85-86 days of 1,000 t out of 100,000 t·d: about 14-15% left, below the 20% mark.
-            assert re.search(r"剩余 1[3-6](\.\d)?%", text), text
-            assert "手动续费" in text and "no auto-renewal" in text
-            inbox = cloud.call("GET", "/api/v1/messages", token).get_json()
-            assert inbox["total"] == 1
-            # Renewal raises the remaining share above 20%: the threshold is armed again.
-            cloud.buy(token, "basic", add_ons=())
-            assert scheduler.run_once(cloud.engine, cloud.settings, later)["reminders"] == 0
-            with cloud.engine.begin() as conn:  # burn the new package down too
-                conn.execute(packages.update().values(consumed=packages.c.total * Decimal("0.9")))
-            assert scheduler.run_once(cloud.engine, cloud.settings, later)["reminders"] == 1
-        finally:
-            cloud.engine.dispose()
+            for n in range(1, 11)
+        ]
+        IngestService(cloud.engine).handle(
+            topic, wire.encode_batch("acme-edge", EPOCH, 1, items, format_ts(utcnow()))
+        )
+        later = utcnow() + LATER
+        assert scheduler.run_once(cloud.engine, cloud.settings, later)["reminders"] == 1
+        assert scheduler.run_once(cloud.engine, cloud.settings, later)["reminders"] == 0
+        notify.deliver_due(cloud.engine, cloud.settings, now=later)
+        (mail,) = smtp.inbox.wait_for("owner@acme.cn")
+        text = body_text(mail)
+        # 85-86 days of 1,000 t out of 100,000 t·d: about 14-15% left, below the 20% mark.
+        assert re.search(r"剩余 1[3-6](\.\d)?%", text), text
+        assert "手动续费" in text and "no auto-renewal" in text
+        inbox = cloud.call("GET", "/api/v1/messages", token).get_json()
+        assert inbox["total"] == 1
+        # Renewal raises the remaining share above 20%: the threshold is armed again.
+        cloud.buy(token, "basic", add_ons=())
+        assert scheduler.run_once(cloud.engine, cloud.settings, later)["reminders"] == 0
+        with cloud.engine.begin() as conn:  # burn the new package down too
+            conn.execute(packages.update().values(consumed=packages.c.total * Decimal("0.9")))
+        assert scheduler.run_once(cloud.engine, cloud.settings, later)["reminders"] == 1
+    finally:
+        cloud.engine.dispose()

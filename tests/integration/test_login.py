@@ -17,7 +17,7 @@ from cangyun.timeutil import utcnow
 from cloud_api import provisioning
 from cloud_api.accounts import credentials
 from cloud_api.platform.schema import api_tokens, users
-from tests.support.cloud import STRONG, make_cloud
+from tests.support.cloud import STRONG
 
 OWNER = "owner@acme.test"
 OUTSIDE = {"REMOTE_ADDR": "203.0.113.9"}
@@ -25,11 +25,10 @@ NEW = "Brand-new-pass-2027"
 
 
 @pytest.fixture
-def cloud(tmp_path, database_url):
-    cloud = make_cloud(tmp_path, database_url)
+def cloud(cloud):
+    """The shared cloud with tenant Acme 仓储 registered by OWNER (tokens["owner"])."""
     cloud.tokens["owner"] = cloud.register("Acme 仓储", OWNER)["token"]
-    yield cloud
-    cloud.engine.dispose()
+    return cloud
 
 
 @pytest.fixture
