@@ -16,6 +16,7 @@ from pydantic import AfterValidator, BeforeValidator, ConfigDict, Field
 
 from cangyun import __version__, apispec
 from cangyun.apispec import Body, Media, Page, Query, Reply, operation
+from cangyun.bodies import MovementFacts
 from cangyun.box_settings import EdgeSettings
 from cangyun.fields import Text
 from cangyun.httpapi import (
@@ -26,7 +27,7 @@ from cangyun.httpapi import (
     page,
     uploaded_image,
 )
-from cangyun.movement import MAX_TEXT, MOVEMENT_TYPES, movement_schema
+from cangyun.movement import MAX_TEXT, movement_schema
 from cangyun.movement import parse_movement as parse_movement_body
 from cangyun.timeutil import format_ts, utcnow
 from edge import licence, scanning
@@ -52,7 +53,6 @@ SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 # Sections of the document (and of /api/docs).
 AUTH, MOVEMENTS, STOCK, SCANS, BOX = ("auth",), ("movements",), ("stock",), ("scans",), ("box",)
-MovementType = Literal[MOVEMENT_TYPES]  # type: ignore[valid-type]
 Filter = Text(MAX_TEXT)  # no stored value is longer, so a longer filter can only miss
 
 
@@ -107,25 +107,10 @@ class CurrentSession(Reply):
     expires_at: str | None
 
 
-class Movement(Reply):
+class Movement(MovementFacts):
     """A movement recorded on this box"""
 
     id: str
-    seq: int
-    type: MovementType
-    gtin: str | None
-    sku: str | None
-    lot: str | None
-    expiry_date: str | None
-    serial: str | None
-    sscc: str | None
-    qty: int
-    weight_kg: float | None
-    customer: str | None
-    location: str | None
-    to_location: str | None
-    operator: str | None
-    occurred_at: str
     recorded_at: str
     synced: bool = Field(description="the cloud has acknowledged it")
     qty_delta: int | None = Field(None, description="counts only: counted minus book stock")

@@ -17,11 +17,11 @@ from typing import Literal
 from flask import Blueprint, Response
 from pydantic import Field
 
-from cangyun.apispec import Body, Media, Page, Query, Reply, operation
-from cangyun.expected import DIRECTIONS, GATE_CODE, GATE_CODE_MAX, MAX_REFERENCE, STATUSES
-from cangyun.fields import Gtin, Name, Text
+from cangyun.apispec import Media, Page, Query, Reply, operation
+from cangyun.bodies import PalletLine
+from cangyun.expected import DIRECTIONS, GATE_CODE, GATE_CODE_MAX, STATUSES
+from cangyun.fields import Gtin, Text
 from cangyun.httpapi import ApiError, decode_cursor, encode_cursor, json_body, json_response, page
-from cangyun.movement import MAX_LOT, MAX_QTY, MAX_TEXT, MAX_WEIGHT_KG
 from cloud_api.expected import store as expected_store
 from cloud_api.expected.store import MAX_LINES, TenantExpected
 from cloud_api.platform.auth import caller, client_ip, engine, entitlement, requires
@@ -34,17 +34,10 @@ Direction = Literal[DIRECTIONS]  # type: ignore[valid-type]
 Status = Literal[STATUSES]  # type: ignore[valid-type]
 
 
-class NewLine(Body):
+class NewLine(PalletLine):
     """One expected pallet; give sscc or gtin (or both)"""
 
     direction: Direction
-    qty: int = Field(ge=1, le=MAX_QTY, strict=True, description="whole pieces")
-    sscc: Text(MAX_TEXT) | None = Field(None, description="18-digit SSCC with its check digit")
-    gtin: Gtin | None = None
-    lot: Name(MAX_LOT) | None = Field(None, description="lot / batch")
-    weight_kg: float | None = Field(None, ge=0, le=MAX_WEIGHT_KG)
-    customer: Name(MAX_REFERENCE) | None = Field(None, description="cargo owner (货主) code")
-    reference: Name(MAX_REFERENCE) | None = Field(None, description="ASN or shipment number")
     gate: str | None = Field(
         None,
         max_length=GATE_CODE_MAX,

@@ -11,18 +11,16 @@ from flask import Blueprint, Response
 from pydantic import Field
 
 from cangyun.apispec import Page, Query, Reply, operation
+from cangyun.bodies import MovementFacts, MovementType
 from cangyun.errors import NotFound
 from cangyun.fields import Code, Gtin, Text, Timestamp
 from cangyun.httpapi import ApiError, decode_cursor, encode_cursor, json_response, page
-from cangyun.movement import MOVEMENT_TYPES
 from cangyun.timeutil import format_ts, utcnow
 from cloud_api.ledger import store as ledger
 from cloud_api.platform.auth import caller, engine, requires
 from cloud_api.sites import registry
 
 bp = Blueprint("ledger", __name__)
-
-MovementType = Literal[MOVEMENT_TYPES]  # type: ignore[valid-type]
 
 
 class StockFilter(Query):
@@ -47,7 +45,7 @@ class MovementFilter(StockFilter):
     limit: int = Field(100, ge=1, le=1000, description="page size")
 
 
-class Movement(Reply):
+class Movement(MovementFacts):
     """A movement filed from an edge box"""
 
     id: int
@@ -55,23 +53,8 @@ class Movement(Reply):
     warehouse: str
     device: str
     epoch: str
-    seq: int
-    type: MovementType
-    gtin: str | None
-    sku: str | None
-    lot: str | None
-    expiry_date: str | None
-    serial: str | None
-    sscc: str | None
-    qty: int
-    weight_kg: float | None
     qty_delta: int
     weight_delta_kg: float
-    customer: str | None
-    location: str | None
-    to_location: str | None
-    operator: str | None
-    occurred_at: str
     received_at: str
 
 

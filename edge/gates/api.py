@@ -21,12 +21,12 @@ from flask import Blueprint, Response, current_app, request
 from pydantic import BaseModel, Field
 
 from cangyun.apispec import Body, Media, Page, Query, Reply, operation, validate
+from cangyun.bodies import PalletLine
 from cangyun.box_settings import EdgeSettings
 from cangyun.expected import (
     DIRECTIONS,
     GATE_CODE,
     GATE_CODE_MAX,
-    MAX_REFERENCE,
     check_direction,
     check_gate_code,
     parse_line,
@@ -120,19 +120,12 @@ class NewGate(Body):
     )
 
 
-class GateLine(Body):
+class GateLine(PalletLine):
     """One expected pallet; give sscc or gtin (or both)"""
 
     direction: str | None = _direction(
         DIRECTIONS, "default: the gate's; required on a gate for both directions", optional=True
     )
-    sscc: Text(MAX_TEXT) | None = Field(None, description="18-digit SSCC with its check digit")
-    gtin: Gtin | None = None
-    lot: Name(MAX_LOT) | None = Field(None, description="lot / batch")
-    qty: int = Field(ge=1, le=MAX_QTY, strict=True, description="pieces on the pallet")
-    weight_kg: float | None = Field(None, ge=0, le=MAX_WEIGHT_KG)
-    customer: Name(MAX_REFERENCE) | None = Field(None, description="cargo owner (货主) code")
-    reference: Name(MAX_REFERENCE) | None = Field(None, description="ASN or shipment number")
 
 
 def _flat(model: type[BaseModel]) -> dict[str, Any]:
