@@ -6,6 +6,7 @@ from typing import Any
 
 from flask import Flask, Response
 from sqlalchemy.engine import Engine
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from cangyun import apidocs
 from cangyun.httpapi import json_response, register_error_handlers
@@ -26,6 +27,12 @@ def create_app(
         app.config.update(test_config)
     app.extensions["cangyun.settings"] = settings
     app.extensions["cangyun.engine"] = engine or make_engine(settings.database_url)
+    hops = settings.cloud.trusted_proxies
+    if hops > 0:
+        # Only the last ``hops`` entries were written by proxies we run; anything before them
+        # came from the client and is not believed. X-Forwarded-Host is left alone: the
+        # proxy passes Host itself (deploy/nginx.conf).
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=0)  # type: ignore[method-assign]
     register_error_handlers(app)
     app.register_blueprint(api.bp)
     console.register(app)

@@ -23,6 +23,11 @@ class CloudSection:
     )
     public_url: str = setting("", "URL clients use to reach this API (written into edge configs)")
     threads: int = setting(16, "HTTP worker threads")
+    trusted_proxies: int = setting(
+        0,
+        "reverse proxies in front of the API whose X-Forwarded-For/-Proto are believed (nginx"
+        " alone: 1); 0 ignores those headers, so a client cannot claim another address",
+    )
     webhooks_allow_private: bool = setting(
         False, "let webhooks target private/loopback addresses (LAN integrations, tests)"
     )

@@ -46,7 +46,8 @@ def mailer() -> SmtpMailer:
 
 
 def client_ip() -> str:
-    # Behind a proxy, ProxyFix (configured in deploy) rewrites remote_addr.
+    # Behind ``cloud.trusted_proxies`` reverse proxies, the app's ProxyFix (cloud_api.app) has
+    # already set remote_addr from their X-Forwarded-For; with 0 that header is ignored.
     return request.remote_addr or ""
 
 
