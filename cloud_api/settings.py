@@ -99,6 +99,28 @@ class BillingSection:
 
 
 @dataclass(frozen=True)
+class PaymentSection:
+    payee_name: str = setting(
+        "仓运通科技有限公司", "对公转账: the account holder tenants transfer to"
+    )
+    payee_bank: str = setting("招商银行上海分行营业部", "对公转账: the payee's bank and branch")
+    payee_account: str = setting("1219 0000 0000 0000", "对公转账: the payee's account number")
+    wechatpay_mchid: str = setting(
+        "", "WeChat Pay merchant id (商户号); empty: the online gateway is off"
+    )
+    wechatpay_appid: str = setting("", "WeChat Pay appid the payments must name; empty: any")
+    wechatpay_apiv3_key: str = setting(
+        "", "WeChat Pay APIv3 key (32 bytes); better CANGYUN_PAYMENT_WECHATPAY_APIV3_KEY"
+    )
+    wechatpay_public_key_file: str = setting(
+        "", "WeChat Pay platform public key (PEM) that signs the notifications"
+    )
+    wechatpay_public_key_id: str = setting(
+        "", "its id or certificate serial, as notifications name it in Wechatpay-Serial; empty: any"
+    )
+
+
+@dataclass(frozen=True)
 class CloudSettings:
     cloud: CloudSection = field(default_factory=CloudSection)
     mqtt: MqttSection = field(default_factory=MqttSection)
@@ -106,6 +128,7 @@ class CloudSettings:
     smtp: SmtpSection = field(default_factory=SmtpSection)
     sms: SmsSection = field(default_factory=SmsSection)
     billing: BillingSection = field(default_factory=BillingSection)
+    payment: PaymentSection = field(default_factory=PaymentSection)
 
     @property
     def database_url(self) -> str:
