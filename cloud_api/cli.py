@@ -332,14 +332,30 @@ def token() -> None:
     type=click.Choice(["owner", "admin", "operator", "viewer", "developer"]),
 )
 @click.option("--name", default="", help="what the token is for")
-def token_create(config_path: str | None, tenant_code: str, role: str, name: str) -> None:
-    """Create an API token for a tenant (shown once).
+@click.option(
+    "--days",
+    type=click.IntRange(1, 730),
+    default=90,
+    show_default=True,
+    help="days until the token expires (as API keys made in the console: 1-730)",
+)
+def token_create(
+    config_path: str | None, tenant_code: str, role: str, name: str, days: int
+) -> None:
+    """Create an expiring API token for a tenant (shown once).
+
+    A token is an API key (二次开发): the tenant's edition must include
+    secondary_development, as for keys made through the API.
 
     \b
     Example:
-      cangyun cloud token create --tenant acme --role viewer --name "BI export"
+      cangyun cloud token create --tenant acme --role viewer --name "BI export" --days 30
     """
+    from datetime import timedelta
+
+    from cangyun.timeutil import utcnow
     from cloud_api.accounts import store as accounts
+    from cloud_api.billing.store import TenantBilling
     from cloud_api.sites import registry
 
     engine = _engine(config_path)
@@ -347,13 +363,24 @@ def token_create(config_path: str | None, tenant_code: str, role: str, name: str
         tenant_row = registry.tenant_by_code(engine, tenant_code)
     except registry.NotFound as exc:
         raise click.ClickException(str(exc)) from exc
+    # The gate of POST /api/v1/api-keys (@feature("secondary_development")), so the CLI is
+    # no way around the edition.
+    held = TenantBilling(engine, tenant_row["id"]).entitlement()
+    if "secondary_development" not in held.features:
+        raise click.ClickException(
+            "feature_not_in_edition: API tokens are secondary_development (二次开发), which is"
+            f" not part of {tenant_code}'s {held.edition or 'current (none bought)'} edition"
+        )
+    expires_at = utcnow() + timedelta(days=days)
+    token = accounts.create_api_key(
+        engine, tenant_row["id"], role, name=name or "cli", actor="cli", expires_at=expires_at
+    )
     _print(
         {
             "tenant": tenant_code,
             "role": role,
-            "token": accounts.create_api_key(
-                engine, tenant_row["id"], role, name=name or "cli", actor="cli"
-            ),
+            "token": token,
+            "expires_at": expires_at.isoformat(timespec="seconds"),
         }
     )
 
