@@ -71,6 +71,9 @@ class ScanSection:
     )
     ocr_threads: int = setting(2, "threads the OCR engine may use")
     ocr_url: str = setting("", "a shared `cangyun ocr serve` URL; empty: scan in this process")
+    ocr_token: str = setting(
+        "", "bearer token of that service (its CANGYUN_OCR_TOKEN); better CANGYUN_SCAN_OCR_TOKEN"
+    )
     budget_ms: float = setting(
         30.0, "time budget for barcode retries on a camera frame (photos with OCR get 250)"
     )

@@ -41,9 +41,9 @@ def settings() -> EdgeSettings:
 def scan(data: bytes, *, ocr: bool) -> dict[str, Any]:
     """Scan an uploaded image; every failure becomes an ApiError with a clear message."""
     try:
-        url = settings().scan.ocr_url
-        if url:
-            return scan_remote(url, data, ocr=ocr)
+        remote = settings().scan
+        if remote.ocr_url:
+            return scan_remote(remote.ocr_url, data, ocr=ocr, token=remote.ocr_token)
         return engine().scan(data, ocr=ocr).to_json()
     except ImageError as exc:
         raise ApiError(exc.status, exc.code, exc.message) from exc

@@ -95,6 +95,18 @@ def ocr() -> None:
     """The scanning engine as an HTTP service."""
 
 
+def loopback_only(host: str) -> bool:
+    """Whether a listen address is reachable from this machine only."""
+    import ipaddress
+
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False  # a host name: it may resolve to anything
+
+
 @ocr.command()
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8090, show_default=True)
@@ -106,19 +118,37 @@ def ocr() -> None:
     show_default=True,
     type=click.Choice(["rapidocr", "paddleocr"]),
 )
-def serve(host: str, port: int, threads: int, engine_name: str) -> None:
+@click.option(
+    "--token",
+    envvar="CANGYUN_OCR_TOKEN",
+    default="",
+    help="bearer token callers must send (env CANGYUN_OCR_TOKEN; edge: scan.ocr_token);"
+    " required unless --host is a loopback address",
+)
+def serve(host: str, port: int, threads: int, engine_name: str, token: str) -> None:
     """Serve POST /v1/scan for edge boxes that share one scanning engine.
+
+    Listening beyond loopback needs a token; set the same one as scan.ocr_token on each
+    edge box.
 
     \b
     Example:
-      cangyun ocr serve --port 8090
-      curl --data-binary @label.jpg -H 'Content-Type: image/jpeg' http://127.0.0.1:8090/v1/scan
+      CANGYUN_OCR_TOKEN=$(openssl rand -hex 32) cangyun ocr serve --host 0.0.0.0 --port 8090
+      curl --data-binary @label.jpg -H 'Content-Type: image/jpeg' \\
+           -H "Authorization: Bearer $CANGYUN_OCR_TOKEN" http://127.0.0.1:8090/v1/scan
     """
     from cangyun.serve import make_server, serve_forever
     from ocr_service.app import create_app
     from ocr_service.engine import ScanEngine
 
+    token = token.strip()
+    if not token and not loopback_only(host):
+        raise click.UsageError(
+            f"listening on {host} needs a token: set CANGYUN_OCR_TOKEN (or --token), and the"
+            " same as scan.ocr_token on the edge boxes; only a loopback --host may go without"
+        )
     logs.configure(name="ocr")
     engine = ScanEngine(ocr_engine=engine_name, ocr_options={"threads": threads})
     engine.ocr  # load the models before taking traffic  # noqa: B018
-    serve_forever([make_server(create_app(engine), host, port, threads=4, name="cangyun-ocr")])
+    app = create_app(engine, token=token)
+    serve_forever([make_server(app, host, port, threads=4, name="cangyun-ocr")])

@@ -17,15 +17,21 @@ class RemoteScanError(RuntimeError):
     """The OCR service could not be reached or failed."""
 
 
-def scan_remote(base_url: str, data: bytes, *, ocr: bool) -> dict[str, Any]:
+def scan_remote(base_url: str, data: bytes, *, ocr: bool, token: str = "") -> dict[str, Any]:
     url = f"{base_url.rstrip('/')}/v1/scan?ocr={'1' if ocr else '0'}"
-    request = urllib.request.Request(
-        url, data=data, method="POST", headers={"Content-Type": "application/octet-stream"}
-    )
+    headers = {"Content-Type": "application/octet-stream"}
+    if token:
+        headers["Authorization"] = f"Bearer {token}"
+    request = urllib.request.Request(url, data=data, method="POST", headers=headers)
     try:
         with urllib.request.urlopen(request, timeout=TIMEOUT_S) as response:
             return json.loads(response.read())
     except urllib.error.HTTPError as exc:
+        if exc.code in (401, 403):
+            # Not the image's fault: this box's scan.ocr_token is missing or wrong.
+            raise RemoteScanError(
+                f"OCR service {base_url} refused this box's token (scan.ocr_token)"
+            ) from exc
         try:
             error = json.loads(exc.read())["error"]
         except (ValueError, KeyError, TypeError):
