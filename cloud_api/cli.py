@@ -142,7 +142,7 @@ def serve(config_path: str | None, port: int | None) -> None:
     )
     engine = app.extensions["cangyun.engine"]
     workers = [
-        delivery_worker(engine),
+        delivery_worker(engine, allow_private=settings.cloud.webhooks_allow_private),
         notification_worker(engine, settings),
         billing_worker(engine, settings),
     ]
