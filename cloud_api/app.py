@@ -11,6 +11,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 from cangyun import apidocs
 from cangyun.httpapi import json_response, register_error_handlers
 from cloud_api import api, console
+from cloud_api.billing import api as billing_api
 from cloud_api.platform.db import make_engine
 from cloud_api.platform.openapi import spec
 from cloud_api.settings import CloudSettings
@@ -35,6 +36,7 @@ def create_app(
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=0)  # type: ignore[method-assign]
     register_error_handlers(app)
     app.register_blueprint(api.bp)
+    app.register_blueprint(billing_api.gateways)  # payment notifications: no bearer
     console.register(app)
     apidocs.register(app, spec, "/api/v1/openapi.json")
 

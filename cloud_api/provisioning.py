@@ -164,7 +164,8 @@ def buy_package(
     """Order and pay a package on a tenant's behalf (the demo, a sales desk), priced and
     recorded exactly as through ``POST /api/v1/orders``; audited as ``provisioning``."""
     from cloud_api.billing import catalog
-    from cloud_api.billing.store import TenantBilling
+    from cloud_api.billing.payments import BANK_TRANSFER
+    from cloud_api.billing.store import Payer, Received, TenantBilling, settle
     from cloud_api.platform.tenancy import Caller
 
     tenant_row = registry.tenant_by_code(engine, tenant)
@@ -183,7 +184,11 @@ def buy_package(
     )
     billing = TenantBilling(engine, tenant_row["id"])
     created = billing.create_order(quote, None, caller, "127.0.0.1")
-    return billing.pay(created["id"], reference, caller, "127.0.0.1")
+    # Paid off-line (a transfer the desk saw arrive): settled like a staff confirmation.
+    received = Received(
+        BANK_TRANSFER, reference, quote.total_yuan, {"confirmed_by": "provisioning"}
+    )
+    return settle(engine, created["id"], received, Payer("provisioning", None, "127.0.0.1"))
 
 
 def write_private(path: Path, text: str) -> None:

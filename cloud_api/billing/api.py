@@ -1,4 +1,9 @@
-"""Catalog, orders, usage and licence over HTTP.
+"""Catalog, orders, usage and licence over HTTP; paying an order (docs/billing.md "Paying").
+
+A tenant never marks its own order paid: the order tells it what to pay and how, platform
+staff confirm a bank transfer (``/platform/orders``), and WeChat Pay's signed notification
+arrives on the public ``gateways`` blueprint (``/payments/wechatpay/notify``). Both end in
+``store.settle``, the only way a package becomes active.
 
 An order body is priced by ``catalog.quote``, which keeps the seed's rules and their codes
 (``one_edition_per_order``, ``billing_mode_not_offered``, ``prepaid_only``, ...; HTTP 400).
@@ -6,23 +11,32 @@ An order body is priced by ``catalog.quote``, which keeps the seed's rules and t
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
 from datetime import datetime
 from decimal import Decimal
-from typing import Any, Literal, NoReturn
+from typing import Any, Literal, NoReturn, TypeVar
 
-from flask import Blueprint, Response, current_app
+from flask import Blueprint, Response, current_app, request
 from pydantic import Field
 
-from cangyun.apispec import Body, Page, Query, Reply, operation
+from cangyun.apispec import Body, Media, Page, Query, Reply, operation
 from cangyun.fields import Day, Text
 from cangyun.httpapi import ApiError, json_response, page
 from cangyun.timeutil import utcnow
-from cloud_api.billing import catalog, licensing
+from cloud_api.accounts.security import PLATFORM_STAFF
+from cloud_api.billing import catalog, licensing, payments, service
+from cloud_api.billing import store as billing_store
 from cloud_api.billing.catalog import PackageSizes
-from cloud_api.billing.store import TenantBilling
+from cloud_api.billing.payments import WechatPayConfig
+from cloud_api.billing.store import Payer, TenantBilling
 from cloud_api.platform.auth import caller, client_ip, engine, entitlement, requires
 
 bp = Blueprint("billing", __name__)
+# Gateways call without a bearer token (they prove themselves by signature), so their routes
+# live outside the API blueprint that authenticates every request; cloud_api.app mounts it.
+gateways = Blueprint("gateways", __name__, url_prefix="/api/v1/payments")
+F = TypeVar("F", bound=Callable[..., Any])
 MAX_BODY = 16 * 1024
 MAX_USAGE_DAYS = 731
 
@@ -52,9 +66,24 @@ class NewOrder(Body):
     )
 
 
-class Payment(Body):
-    payment_reference: Text(100, min_length=4) = Field(
-        description="the payment gateway's reference; the same one again is a no-op"
+class TransferConfirmation(Body):
+    """What platform staff saw arrive on the platform's account"""
+
+    amount_yuan: Decimal = Field(
+        gt=0, max_digits=16, decimal_places=2, description="the amount received, exactly"
+    )
+    bank_reference: Text(64, min_length=4) = Field(
+        description="the bank's reference of the transfer (流水号); the same one again is a no-op"
+    )
+
+
+class OrderFilter(Query):
+    status: Literal["pending_payment", "paid", "cancelled"] = Field(
+        "pending_payment", description="orders in this state"
+    )
+    limit: int = Field(100, ge=1, le=500, description="page size")
+    cursor: int | None = Field(
+        None, ge=1, le=2**62, description="the `next` value of the previous page"
     )
 
 
@@ -108,6 +137,33 @@ class Catalog(Reply):
     refunds: bool
 
 
+class PayeeAccount(Reply):
+    name: str
+    bank: str
+    account: str
+
+
+class BankTransfer(Reply):
+    payee: PayeeAccount
+    reference: str = Field(description="write it in the transfer's remark (附言)")
+
+
+class OnlinePayment(Reply):
+    gateway: Literal["wechatpay"]
+    mchid: str
+    out_trade_no: str
+    amount_fen: int
+
+
+class HowToPay(Reply):
+    """What to pay for an order, and how: 对公转账 (staff confirm it) or the online gateway"""
+
+    amount_yuan: str = Field(description="exactly this, as a decimal")
+    default: Literal["bank_transfer"]
+    bank_transfer: BankTransfer
+    wechatpay: OnlinePayment | None = Field(description="null while the gateway is off")
+
+
 class Order(Reply):
     """An order and its state"""
 
@@ -123,10 +179,18 @@ class Order(Reply):
     total_yuan: float
     units: float
     status: Literal["pending_payment", "paid", "cancelled"]
-    payment_reference: str | None
+    payment_reference: str | None = Field(description="<gateway>:<its transaction id>, once paid")
     created_at: str
     paid_at: str | None
     cancelled_at: str | None
+    payment: HowToPay | None = Field(description="how to pay it; null unless pending_payment")
+
+
+class PlatformOrder(Order):
+    """An order of any tenant, for platform staff"""
+
+    tenant: str
+    tenant_name: str
 
 
 class UsageDay(Reply):
@@ -208,6 +272,69 @@ def store() -> TenantBilling:
     return TenantBilling(engine(), caller().tenant_id)
 
 
+def how_to_pay(order: dict[str, Any]) -> dict[str, Any]:
+    """The order as answered: with what to pay and how while it waits for payment."""
+    if order["status"] != "pending_payment":
+        return order | {"payment": None}
+    settings = current_app.extensions["cangyun.settings"].payment
+    reference = payments.order_reference(order["id"])
+    total = Decimal(str(order["total_yuan"])).quantize(Decimal("0.01"))
+    online = None
+    if settings.wechatpay_mchid:
+        online = {
+            "gateway": payments.WECHATPAY,
+            "mchid": settings.wechatpay_mchid,
+            "out_trade_no": reference,
+            "amount_fen": payments.to_fen(total),
+        }
+    return order | {
+        "payment": {
+            "amount_yuan": str(total),
+            "default": payments.BANK_TRANSFER,
+            "bank_transfer": {
+                "payee": {
+                    "name": settings.payee_name,
+                    "bank": settings.payee_bank,
+                    "account": settings.payee_account,
+                },
+                "reference": reference,
+            },
+            "wechatpay": online,
+        }
+    }
+
+
+def wechatpay_config() -> WechatPayConfig | None:
+    """Read once per app: the keys do not change while it runs."""
+    found = current_app.extensions.get("cangyun.wechatpay", False)
+    if found is False:
+        settings = current_app.extensions["cangyun.settings"].payment
+        found = current_app.extensions["cangyun.wechatpay"] = WechatPayConfig.from_settings(
+            settings
+        )
+    return found
+
+
+def platform_staff(view: F) -> F:
+    """Platform staff signed in as themselves (not through a tenant's grant): no tenant role,
+    owner included, may confirm payments or see other tenants' orders."""
+
+    @functools.wraps(view)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        who = caller()
+        if who.role != PLATFORM_STAFF or who.tenant != "platform" or who.grant_id is not None:
+            raise ApiError(
+                403,
+                "forbidden",
+                "only platform staff may do this",
+                {"permission": "platform_staff"},
+            )
+        return view(*args, **kwargs)
+
+    wrapper.permission = "platform_staff"  # type: ignore[attr-defined]
+    return wrapper  # type: ignore[return-value]
+
+
 NO_ORDER = {404: "no such order in this tenant"}
 
 
@@ -241,38 +368,22 @@ def create_order(body: NewOrder) -> Response:
     order = store().create_order(
         quote, Decimal(str(area)) if area is not None else None, caller(), client_ip()
     )
-    return json_response(order, 201)
+    return json_response(how_to_pay(order), 201)
 
 
 @bp.get("/orders")
 @requires("billing:manage")
 @operation("Orders, newest first", responses={200: Page[Order]})
 def list_orders() -> Response:
-    items = store().orders()
+    items = [how_to_pay(o) for o in store().orders()]
     return json_response(page(len(items), items, None))
 
 
 @bp.get("/orders/<int:order_id>")
 @requires("billing:manage")
-@operation("One order", responses={200: Order, **NO_ORDER})
+@operation("One order, and while unpaid what to pay and how", responses={200: Order, **NO_ORDER})
 def get_order(order_id: int) -> Response:
-    return json_response(store().order(order_id))
-
-
-@bp.post("/orders/<int:order_id>/pay")
-@requires("billing:manage")
-@operation(
-    "Record the payment and activate the package (the gateway's reference is what we keep)",
-    body=Payment,
-    max_bytes=MAX_BODY,
-    responses={
-        200: Order,
-        **NO_ORDER,
-        409: "already_paid, order_cancelled or reference_used",
-    },
-)
-def pay_order(order_id: int, body: Payment) -> Response:
-    return json_response(store().pay(order_id, body.payment_reference, caller(), client_ip()))
+    return json_response(how_to_pay(store().order(order_id)))
 
 
 @bp.post("/orders/<int:order_id>/cancel")
@@ -282,7 +393,7 @@ def pay_order(order_id: int, body: Payment) -> Response:
     responses={200: Order, **NO_ORDER, 409: "already_paid"},
 )
 def cancel_order(order_id: int) -> Response:
-    return json_response(store().cancel(order_id, caller(), client_ip()))
+    return json_response(how_to_pay(store().cancel(order_id, caller(), client_ip())))
 
 
 @bp.post("/orders/<int:order_id>/refund")
@@ -293,6 +404,85 @@ def cancel_order(order_id: int) -> Response:
 )
 def refund_order(order_id: int) -> NoReturn:
     store().refuse_refund(order_id, caller(), client_ip())
+
+
+# --- paying: platform staff and the online gateway ---------------------------------------
+
+PAYMENT_REFUSALS = {
+    404: "unknown_order",
+    409: "amount_mismatch, already_paid, order_cancelled or reference_used (all audited)",
+}
+
+
+@bp.get("/platform/orders")
+@platform_staff
+@operation(
+    "Platform staff: every tenant's orders in one state (default: awaiting payment)",
+    query=OrderFilter,
+    responses={200: Page[PlatformOrder]},
+)
+def list_platform_orders(query: OrderFilter) -> Response:
+    total, items = billing_store.orders_by_status(engine(), query.status, query.limit, query.cursor)
+    last = str(items[-1]["id"]) if len(items) == query.limit else None
+    return json_response(page(total, [how_to_pay(o) for o in items], last))
+
+
+@bp.post("/platform/orders/<int:order_id>/confirm")
+@platform_staff
+@operation(
+    "Platform staff: a bank transfer (对公转账) arrived; activates the package when the amount"
+    " is the order's total",
+    body=TransferConfirmation,
+    max_bytes=MAX_BODY,
+    responses={200: Order, **PAYMENT_REFUSALS},
+)
+def confirm_order(order_id: int, body: TransferConfirmation) -> Response:
+    who = caller()
+    payer = Payer(who.actor, who.user_id, client_ip())
+    order = service.confirm_transfer(
+        engine(), order_id, body.amount_yuan, body.bank_reference, payer
+    )
+    return json_response(how_to_pay(order))
+
+
+NOTIFICATION = Media(
+    "application/json",
+    "WeChat Pay API v3 notification (TRANSACTION.SUCCESS), verified byte for byte as sent",
+    {"type": "object"},
+)
+
+
+@gateways.post("/wechatpay/notify")
+@operation(
+    "WeChat Pay API v3 payment notification: signature, age, merchant and amount checked,"
+    " then the order settled once (the same transaction again: 204 and nothing more)",
+    body=NOTIFICATION,
+    max_bytes=MAX_BODY,
+    public=True,
+    tags=["billing"],
+    responses={
+        204: "received",
+        401: "bad_signature or stale_timestamp (audited)",
+        403: "wrong_merchant, or gateway_off: no merchant configured (audited)",
+        422: "bad_notification or not_a_payment (audited)",
+        **PAYMENT_REFUSALS,
+    },
+)
+def wechatpay_notify() -> Response:
+    service.receive_wechatpay(
+        engine(), wechatpay_config(), request.headers, raw_body(), utcnow(), client_ip()
+    )
+    return Response(status=204)
+
+
+def raw_body() -> bytes:
+    """The body exactly as sent: the signature covers these bytes, not a re-encoding."""
+    if request.content_length is not None and request.content_length > MAX_BODY:
+        raise ApiError(413, "payload_too_large", f"body exceeds {MAX_BODY} bytes")
+    data = request.get_data(cache=False)
+    if len(data) > MAX_BODY:
+        raise ApiError(413, "payload_too_large", f"body exceeds {MAX_BODY} bytes")
+    return data
 
 
 @bp.get("/usage")

@@ -1,7 +1,8 @@
 """Orders, prepaid packages, what a tenant is entitled to, and closing metered days.
 
 Rules (docs/billing.md):
-- Prepaid only; one edition (or one add-on) per order; paying activates one package; a
+- Prepaid only; one edition (or one add-on) per order; paying activates one package (``settle``
+  is the only way, from a staff-confirmed transfer or a verified gateway notification); a
   renewal is a new order; no refunds; cancel only before payment. Every state change is
   audited in the same transaction.
 - The tenant's edition is that of its most recently activated edition package. Buying a
@@ -23,8 +24,9 @@ from typing import Any, NoReturn
 from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
+from sqlalchemy.engine import Engine
 
-from cangyun.errors import Conflict, NotFound
+from cangyun.errors import Conflict, DomainError, NotFound
 from cangyun.timeutil import utcnow
 from cloud_api.billing import catalog
 from cloud_api.billing import usage_store as metering
@@ -42,7 +44,7 @@ from cloud_api.platform.schema import (
     usage_days,
     usage_postings,
 )
-from cloud_api.platform.tenancy import Caller, TenantStore
+from cloud_api.platform.tenancy import Caller, TenantStore, audit
 
 ZERO = Decimal(0)
 LATE_SAFETY = timedelta(seconds=60)  # rows younger than this may still be committing
@@ -160,54 +162,6 @@ class TenantBilling(TenantStore):
         if row is None:
             raise NotFound(f"no order {order_id}")
         return row
-
-    def pay(self, order_id: int, reference: str, caller: Caller, ip: str) -> dict[str, Any]:
-        """Record the payment and activate the package; the same reference again is a no-op."""
-        now = utcnow()
-        with atomic(self.engine) as conn:
-            row = self._order_row(conn, order_id, lock=True)
-            if row["status"] == "paid":
-                if row["payment_reference"] == reference:
-                    return _order_json(row)
-                raise BillingError("already_paid", "this order is already paid")
-            if row["status"] == "cancelled":
-                raise BillingError("order_cancelled", "a cancelled order cannot be paid")
-            used = conn.execute(
-                sa.select(orders.c.id).where(orders.c.payment_reference == reference)
-            ).scalar()
-            if used is not None:
-                raise BillingError("reference_used", "this payment reference paid another order")
-            conn.execute(
-                orders.update()
-                .where(orders.c.id == order_id)
-                .values(status="paid", paid_at=now, payment_reference=reference)
-            )
-            starts, expires = self._period(conn, row, now)
-            conn.execute(
-                packages.insert().values(
-                    tenant_id=self.tenant_id,
-                    order_id=order_id,
-                    edition=row["edition"],
-                    add_on=row["add_on"],
-                    billing_mode=row["billing_mode"],
-                    unit=row["unit"],
-                    total=row["units"],
-                    consumed=ZERO,
-                    starts_at=starts,
-                    expires_at=expires,
-                    activated_at=now,
-                )
-            )
-            self._audit(
-                conn,
-                caller,
-                "order.paid",
-                f"order:{order_id}",
-                {"payment_reference": reference, "total_yuan": str(row["total_yuan"])},
-                ip,
-            )
-            self._absorb_overage(conn, row["unit"], now)
-        return self.order(order_id)
 
     def _period(
         self, conn: sa.Connection, order: Any, now: datetime
@@ -615,6 +569,229 @@ class TenantBilling(TenantStore):
                 break
 
 
+# --- settling an order: the only way a package becomes active ----------------------------
+
+
+@dataclass(frozen=True)
+class Received:
+    """Money a gateway says arrived for an order."""
+
+    gateway: str  # cloud_api.billing.payments.GATEWAYS
+    transaction_id: str  # the gateway's id of this payment (a transfer: the bank's reference)
+    amount_yuan: Decimal
+    details: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def reference(self) -> str:
+        """What the order keeps in payment_reference; unique, so one payment pays one order."""
+        return f"{self.gateway}:{self.transaction_id}"
+
+
+@dataclass(frozen=True)
+class Payer:
+    """Who reports the payment: a staff member confirming a transfer, or a gateway."""
+
+    actor: str
+    user_id: int | None = None
+    ip: str = ""
+
+
+def settle(
+    engine: Engine, order_id: int | None, received: Received, payer: Payer
+) -> dict[str, Any]:
+    """Mark an order paid and activate its package, once.
+
+    The order must exist and wait for payment, and the amount received must equal its total
+    exactly. The same payment again (gateway and transaction id) answers the same paid order
+    and activates nothing; a payment that already paid another order is refused. Every
+    refusal is audited (the platform's log, and the tenant's when the order is known) and
+    leaves the order as it was."""
+    now = utcnow()
+    refusal: DomainError | None = None
+    with atomic(engine) as conn:
+        row = _order_for_payment(conn, order_id)
+        try:
+            outcome = _check_payment(conn, row, order_id, received)
+        except DomainError as exc:
+            refusal = exc
+            _record_payment(conn, row, order_id, received, payer, "payment.refused", exc.code)
+        else:
+            if outcome == "new":
+                _activate(engine, conn, row, received, payer, now)
+            action = "payment.settled" if outcome == "new" else "payment.repeated"
+            _record_payment(conn, row, order_id, received, payer, action, None)
+    if refusal is not None:
+        raise refusal
+    return TenantBilling(engine, row["tenant_id"]).order(row["id"])
+
+
+def refuse_payment(
+    engine: Engine, refusal: DomainError, gateway: str, details: dict[str, Any], payer: Payer
+) -> None:
+    """Audit a notification refused before it could name an order (bad signature, stale
+    timestamp, wrong merchant): nothing in it is believed, so it goes to the platform's log."""
+    with atomic(engine) as conn:
+        audit(
+            conn,
+            _platform_tenant_id(conn),
+            payer.actor,
+            "payment.refused",
+            target=f"gateway:{gateway}",
+            details={"code": refusal.code, "message": refusal.message, **details},
+            ip=payer.ip,
+            actor_user_id=payer.user_id,
+        )
+
+
+def orders_by_status(
+    engine: Engine, status: str, limit: int, before_id: int | None = None
+) -> tuple[int, list[dict[str, Any]]]:
+    """Orders of every tenant in one state, newest first, with their tenant (platform staff)."""
+    where = [orders.c.status == status]
+    with engine.connect() as conn:
+        total = conn.execute(sa.select(sa.func.count()).where(*where)).scalar_one()
+        if before_id is not None:
+            where.append(orders.c.id < before_id)
+        rows = (
+            conn.execute(
+                sa.select(
+                    orders,
+                    tenants.c.code.label("tenant"),
+                    tenants.c.name.label("tenant_name"),
+                )
+                .join(tenants, tenants.c.id == orders.c.tenant_id)
+                .where(*where)
+                .order_by(orders.c.id.desc())
+                .limit(limit)
+            )
+            .mappings()
+            .all()
+        )
+    return total, [
+        _order_json(r) | {"tenant": r["tenant"], "tenant_name": r["tenant_name"]} for r in rows
+    ]
+
+
+def _order_for_payment(conn: sa.Connection, order_id: int | None) -> Any:
+    if order_id is None:
+        return None
+    query = sa.select(orders).where(orders.c.id == order_id)
+    if conn.dialect.name == "postgresql":  # two notifications of one payment: one settles
+        query = query.with_for_update()
+    return conn.execute(query).mappings().first()
+
+
+def _check_payment(conn: sa.Connection, row: Any, order_id: int | None, received: Received) -> str:
+    """What the payment is to the order: 'new', 'repeated' (the same payment again), or the
+    refusal."""
+    if row is None:
+        named = f"order {order_id}" if order_id is not None else "order of that reference"
+        raise NotFound(f"no {named} to pay", code="unknown_order")
+    if row["status"] == "paid":
+        if row["payment_reference"] == received.reference:
+            return "repeated"
+        raise BillingError("already_paid", "this order is already paid")
+    if row["status"] == "cancelled":
+        raise BillingError("order_cancelled", "a cancelled order cannot be paid")
+    used = conn.execute(
+        sa.select(orders.c.id).where(orders.c.payment_reference == received.reference)
+    ).scalar()
+    if used is not None:
+        raise BillingError("reference_used", "this payment already paid another order")
+    total = Decimal(row["total_yuan"])
+    if received.amount_yuan != total:
+        raise Conflict(
+            f"received {received.amount_yuan} yuan; the order's total is {total} yuan",
+            code="amount_mismatch",
+            details={"received_yuan": str(received.amount_yuan), "total_yuan": str(total)},
+        )
+    return "new"
+
+
+def _activate(
+    engine: Engine, conn: sa.Connection, row: Any, received: Received, payer: Payer, now: datetime
+) -> None:
+    billing = TenantBilling(engine, row["tenant_id"])
+    conn.execute(
+        orders.update()
+        .where(orders.c.id == row["id"])
+        .values(status="paid", paid_at=now, payment_reference=received.reference)
+    )
+    starts, expires = billing._period(conn, row, now)
+    conn.execute(
+        packages.insert().values(
+            tenant_id=row["tenant_id"],
+            order_id=row["id"],
+            edition=row["edition"],
+            add_on=row["add_on"],
+            billing_mode=row["billing_mode"],
+            unit=row["unit"],
+            total=row["units"],
+            consumed=ZERO,
+            starts_at=starts,
+            expires_at=expires,
+            activated_at=now,
+        )
+    )
+    audit(
+        conn,
+        row["tenant_id"],
+        payer.actor,
+        "order.paid",
+        target=f"order:{row['id']}",
+        details={
+            "payment_reference": received.reference,
+            "amount_yuan": str(received.amount_yuan),
+            "total_yuan": str(row["total_yuan"]),
+        },
+        ip=payer.ip,
+        actor_user_id=payer.user_id,
+    )
+    billing._absorb_overage(conn, row["unit"], now)
+
+
+def _record_payment(
+    conn: sa.Connection,
+    row: Any,
+    order_id: int | None,
+    received: Received,
+    payer: Payer,
+    action: str,
+    code: str | None,
+) -> None:
+    """The platform's record of every payment reported, and the tenant's of a refused one."""
+    details = {
+        "gateway": received.gateway,
+        "transaction_id": received.transaction_id,
+        "amount_yuan": str(received.amount_yuan),
+        **received.details,
+    }
+    if code is not None:
+        details["code"] = code
+    if row is not None:
+        details |= {"tenant_of_order": row["tenant_id"], "total_yuan": str(row["total_yuan"])}
+    target = f"order:{order_id}" if order_id is not None else f"gateway:{received.gateway}"
+    entries = [_platform_tenant_id(conn)]
+    if code is not None and row is not None:
+        entries.append(row["tenant_id"])
+    for tenant_id in entries:
+        audit(
+            conn,
+            tenant_id,
+            payer.actor,
+            action,
+            target=target,
+            details=details,
+            ip=payer.ip,
+            actor_user_id=payer.user_id,
+        )
+
+
+def _platform_tenant_id(conn: sa.Connection) -> int | None:
+    """The platform's own tenant (its staff's home); None before any staff account exists."""
+    return conn.execute(sa.select(tenants.c.id).where(tenants.c.code == "platform")).scalar()
+
+
 def _settled_ledger_id(conn: sa.Connection, tenant_id: int, cutoff: datetime) -> int:
     """The highest ledger id of the tenant received before ``cutoff``: rows newer than that
     may belong to transactions still committing, so they wait for the next run. Walks back
@@ -773,4 +950,15 @@ def _draw(conn: sa.Connection, posting_id: int, package_id: int, amount: Decimal
     )
 
 
-__all__ = ["UTC", "BillingError", "Entitlement", "TenantBilling", "entitlement_of"]
+__all__ = [
+    "UTC",
+    "BillingError",
+    "Entitlement",
+    "Payer",
+    "Received",
+    "TenantBilling",
+    "entitlement_of",
+    "orders_by_status",
+    "refuse_payment",
+    "settle",
+]

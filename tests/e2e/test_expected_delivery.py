@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import pytest
 
+from tests.support.cloud import confirm_over_http
 from tests.support.gate_media import make_pallets, snapshot_jpeg
 from tests.support.labels import require_fonts
 from tests.support.polling import eventually
@@ -27,9 +28,7 @@ def test_a_cloud_asn_line_reaches_the_gate_and_its_receipt_comes_back(make_stack
         "POST", "/api/v1/orders", json={"edition": "basic", "billing_mode": "flow", "quantity": 1}
     )
     assert order.status_code == 201, order.text
-    paid = stack.cloud(
-        "POST", f"/api/v1/orders/{order.json()['id']}/pay", json={"payment_reference": "E2E-7"}
-    )
+    paid = confirm_over_http(stack.http, stack.cloud_url, stack.engine, order.json(), "E2E-7")
     assert paid.status_code == 200, paid.text
     gate = stack.edge("POST", "/api/v1/gates", json={"code": "dock-1", "direction": "in"})
     assert gate.status_code == 201, gate.text

@@ -7,6 +7,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 
 from cloud_api.platform.schema import packages
+from tests.support.cloud import confirm_over_http
 from tests.support.polling import eventually
 
 RECEIPT = {"type": "receive", "sku": "A-1", "qty": 5, "weight_kg": 10, "customer": "acme"}
@@ -34,7 +35,7 @@ def wait_for_licence(stack, predicate, timeout: float = 60.0) -> dict:
 
 def test_a_paid_package_reaches_the_box_and_a_used_up_quota_locks_receipts(make_stack):
     stack = make_stack()
-    assert stack.edge("GET", "/api/v1/licence").json()["state"] == "none"
+    assert stack.edge("GET", "/api/v1/licence").json()["state"] == "trial"
     assert stack.edge("POST", "/api/v1/movements", json=RECEIPT).status_code == 201
 
     order = stack.cloud(
@@ -43,11 +44,7 @@ def test_a_paid_package_reaches_the_box_and_a_used_up_quota_locks_receipts(make_
         json={"edition": "professional", "billing_mode": "flow", "quantity": 1},
     )
     assert order.status_code == 201, order.text
-    paid = stack.cloud(
-        "POST",
-        f"/api/v1/orders/{order.json()['id']}/pay",
-        json={"payment_reference": "E2E-1"},
-    )
+    paid = confirm_over_http(stack.http, stack.cloud_url, stack.engine, order.json(), "E2E-1")
     assert paid.status_code == 200, paid.text
 
     held = wait_for_licence(stack, lambda h: h["state"] == "valid")

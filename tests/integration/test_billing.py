@@ -213,12 +213,11 @@ def test_order_lifecycle_and_no_refunds(cloud):
         409,
         "refunds_not_supported",
     )
-    pay = {"payment_reference": "ALIPAY-20261126-0001"}
-    paid = cloud.call("POST", f"/api/v1/orders/{order['id']}/pay", token, json=pay)
+    paid = cloud.confirm(order, bank_reference="CMB-20261126-0001")  # staff saw it arrive
     assert paid.get_json()["status"] == "paid"
     assert (
-        cloud.call("POST", f"/api/v1/orders/{order['id']}/pay", token, json=pay).status_code == 200
-    )  # same reference: idempotent
+        cloud.confirm(order, bank_reference="CMB-20261126-0001").status_code == 200
+    )  # same transfer: idempotent
     assert cloud.call("POST", f"/api/v1/orders/{order['id']}/cancel", token).status_code == 409
     licence = cloud.call("GET", "/api/v1/licence", token).get_json()
     assert licence["edition"] == "traceability"
@@ -240,15 +239,7 @@ def test_order_lifecycle_and_no_refunds(cloud):
     ).get_json()
     cancelled = cloud.call("POST", f"/api/v1/orders/{unpaid['id']}/cancel", token).get_json()
     assert cancelled["status"] == "cancelled"
-    assert (
-        cloud.call(
-            "POST",
-            f"/api/v1/orders/{unpaid['id']}/pay",
-            token,
-            json={"payment_reference": "X-0002"},
-        ).status_code
-        == 409
-    )
+    assert cloud.confirm(unpaid, bank_reference="X-0002").status_code == 409
     actions = [e["action"] for e in cloud.call("GET", "/api/v1/audit", token).get_json()["items"]]
     assert {"order.created", "order.paid", "order.cancelled", "order.refund_refused"} <= set(
         actions

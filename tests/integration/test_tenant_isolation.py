@@ -21,11 +21,14 @@ import sqlalchemy as sa
 from cangyun import wire
 from cangyun.timeutil import format_ts, utcnow
 from cloud_api.accounts import store as accounts
+from cloud_api.billing import payments
 from cloud_api.ledger.ingest import IngestService
 from cloud_api.messaging import store as messaging
 from cloud_api.platform.schema import metadata, tenants
+from cloud_api.settings import PaymentSection
 from cloud_api.sites import registry
 from tests.support.cloud import STRONG, make_cloud
+from tests.support.wechatpay import MCHID, FakeWechatPay
 
 A_MARK = "甲方机密AMARK"
 B_MARK = "乙方可见BMARK"
@@ -77,7 +80,24 @@ EXAMPLES: dict[tuple[str, str], Any] = {
     ("patch", "/api/v1/devices/{code}"): {"name": "hijacked"},
     ("post", "/api/v1/webhooks"): {"url": "http://127.0.0.1:9/b", "events": ["movements.created"]},
     ("post", "/api/v1/orders"): {"edition": "basic", "billing_mode": "flow", "quantity": 1},
-    ("post", "/api/v1/orders/{order_id}/pay"): {"payment_reference": "B-PAYS-FOR-A"},
+    # A tenant never pays: confirming is platform staff's, and B is not (403, below).
+    ("post", "/api/v1/platform/orders/{order_id}/confirm"): {
+        "amount_yuan": "150000.00",
+        "bank_reference": "B-PAYS-FOR-A",
+    },
+    # Public, and B's bearer means nothing to it: an unsigned notification naming A's order
+    # is refused before a word of it is believed (401 bad_signature, below).
+    ("post", "/api/v1/payments/wechatpay/notify"): {
+        "id": "EV-B",
+        "event_type": "TRANSACTION.SUCCESS",
+        "resource_type": "encrypt-resource",
+        "resource": {
+            "algorithm": "AEAD_AES_256_GCM",
+            "ciphertext": "",
+            "nonce": "",
+            "out_trade_no": "{a.order_reference}",
+        },
+    },
     # The body names A's warehouse: B must not be able to hang a task on it.
     ("post", "/api/v1/tasks"): {"title": "sneak", "kind": "receive", "warehouse": "{a.warehouse}"},
     ("patch", "/api/v1/tasks/{task_id}"): {"title": "hijacked", "status": "done"},
@@ -90,6 +110,13 @@ BODY_REFERENCES_A = {
     ("post", "/api/v1/devices"): 404,
     ("post", "/api/v1/tasks"): 422,
 }
+# Operations of the platform's own staff: B, a tenant's owner, is refused whatever it names.
+STAFF_ONLY = {
+    ("get", "/api/v1/platform/orders"): 403,
+    ("post", "/api/v1/platform/orders/{order_id}/confirm"): 403,
+}
+# Operations a gateway calls, proving itself by signature: B's forgery is refused.
+SIGNED = {("post", "/api/v1/payments/wechatpay/notify"): 401}
 # Collections that must show B its own rows (so "no A marker" is not trivially true).
 SHOWS_B = {
     "/api/v1/users",
@@ -176,6 +203,7 @@ def populate(cloud: Any, token: str, mark: str, prefix: str) -> dict[str, Any]:
     ids["order_id"] = ok(
         "POST", "/orders", {"edition": "professional", "billing_mode": "flow", "quantity": 1}
     )["id"]  # left unpaid
+    ids["order_reference"] = payments.order_reference(ids["order_id"])
     ids["task_id"] = ok(
         "POST", "/tasks", {"title": mark, "kind": "receive", "warehouse": ids["warehouse"]}
     )["id"]
@@ -244,7 +272,13 @@ def concrete_path(path: str, a: TenantA) -> str:
 
 @pytest.fixture
 def two_tenants(database_url, tmp_path):
-    cloud = make_cloud(tmp_path, database_url)
+    gateway = FakeWechatPay()  # the online gateway on, so a forgery meets its signature check
+    payment = PaymentSection(
+        wechatpay_mchid=MCHID,
+        wechatpay_apiv3_key=gateway.apiv3_key.decode(),
+        wechatpay_public_key_file=str(gateway.write_public_key(tmp_path / "wechatpay.pem")),
+    )
+    cloud = make_cloud(tmp_path, database_url, payment=payment)
     accounts.ensure_platform_staff(cloud.engine, "ops@cangyun.cn", STRONG)
     a_owner = cloud.register("甲仓储", "owner@a.test")
     b_owner = cloud.register("乙仓储", "owner@b.test")
@@ -283,8 +317,9 @@ def test_every_operation_refuses_another_tenants_objects(two_tenants):
             assert response.status_code < 500, (method, url, text)
             assert A_MARK not in text, f"{method.upper()} {url} leaked A's data: {text[:300]}"
             names_a = "{" in path and not path.startswith("/api/v1/plugins/")
-            if key in BODY_REFERENCES_A:
-                assert response.status_code == BODY_REFERENCES_A[key], (method, url, text)
+            expected = {**BODY_REFERENCES_A, **STAFF_ONLY, **SIGNED}
+            if key in expected:
+                assert response.status_code == expected[key], (method, url, text)
             elif names_a:
                 assert response.status_code == 404, (method, url, response.status_code, text)
             elif method == "get" and path in SHOWS_B:

@@ -15,10 +15,19 @@ from aiosmtpd.controller import Controller
 
 from cangyun.processes import free_port
 from cloud_api import provisioning
+from cloud_api.accounts import store as accounts
 from cloud_api.app import create_app
-from cloud_api.settings import CloudSection, CloudSettings, MqttSection, SmtpSection
+from cloud_api.settings import (
+    CloudSection,
+    CloudSettings,
+    MqttSection,
+    PaymentSection,
+    SmtpSection,
+)
 
 STRONG = "Strong-pass-2026"
+# The platform staff member who confirms the transfers Cloud.buy pays with.
+STAFF_EMAIL = "cashier@cangyun.test"
 
 
 class Inbox:
@@ -103,30 +112,68 @@ class Cloud:
         add_ons: tuple[str, ...] = ("managed_operations",),
         **extra: Any,
     ) -> list[dict[str, Any]]:
-        """Order and pay a package (and add-ons) through the API, as a customer would."""
+        """Order packages (and add-ons) as a customer would, and pay each by bank transfer:
+        platform staff confirm the order's total arrived."""
         bought = []
         for body in [
             {"edition": edition, "billing_mode": billing_mode, "quantity": quantity, **extra}
         ] + [{"add_on": a, "quantity": 1} for a in add_ons]:
             order = self.call("POST", "/api/v1/orders", token, json=body)
             assert order.status_code == 201, order.get_json()
-            order_id = order.get_json()["id"]
-            paid = self.call(
-                "POST",
-                f"/api/v1/orders/{order_id}/pay",
-                token,
-                json={"payment_reference": f"TEST-{edition}-{order_id}-{body}"[:90]},
-            )
+            paid = self.confirm(order.get_json())
             assert paid.status_code == 200, paid.get_json()
             bought.append(paid.get_json())
         return bought
+
+    def staff_token(self) -> str:
+        """A signed-in platform staff member (made on first use, signed in once per Cloud)."""
+        if "staff" not in self.tokens:
+            accounts.ensure_platform_staff(self.engine, STAFF_EMAIL, STRONG)
+            signed_in = self.login(STAFF_EMAIL)
+            assert signed_in.status_code == 200, signed_in.get_json()
+            self.tokens["staff"] = signed_in.get_json()["token"]
+        return self.tokens["staff"]
+
+    def confirm(
+        self, order: dict[str, Any], amount_yuan: Any = None, bank_reference: str | None = None
+    ) -> Any:
+        """Staff confirm a transfer for ``order``: its total, unless told otherwise."""
+        body = {
+            "amount_yuan": order["payment"]["amount_yuan"] if amount_yuan is None else amount_yuan,
+            "bank_reference": bank_reference or f"TRANSFER-{order['id']}",
+        }
+        return self.call(
+            "POST", f"/api/v1/platform/orders/{order['id']}/confirm", self.staff_token(), json=body
+        )
 
     def login(self, email: str, password: str = STRONG, **kwargs: Any) -> Any:
         body = {"email": email, "password": password}
         return self.call("POST", "/api/v1/auth/login", json=body, **kwargs)
 
 
-def make_cloud(tmp_path: Path, database_url: str, *, smtp_port: int | None = None) -> Cloud:
+def confirm_over_http(
+    http: Any, cloud_url: str, engine: Any, order: dict[str, Any], bank_reference: str
+) -> Any:
+    """Cloud.confirm against a cloud running as a server (tests.support.stack): platform
+    staff sign in and confirm that the order's total arrived by bank transfer."""
+    accounts.ensure_platform_staff(engine, STAFF_EMAIL, STRONG)
+    login = {"email": STAFF_EMAIL, "password": STRONG}
+    token = http.post(f"{cloud_url}/api/v1/auth/login", json=login, timeout=30).json()["token"]
+    return http.post(
+        f"{cloud_url}/api/v1/platform/orders/{order['id']}/confirm",
+        headers={"Authorization": f"Bearer {token}"},
+        json={"amount_yuan": order["payment"]["amount_yuan"], "bank_reference": bank_reference},
+        timeout=30,
+    )
+
+
+def make_cloud(
+    tmp_path: Path,
+    database_url: str,
+    *,
+    smtp_port: int | None = None,
+    payment: PaymentSection | None = None,
+) -> Cloud:
     settings = CloudSettings(
         cloud=CloudSection(
             data_dir=tmp_path / "cloud", database_url=database_url, webhooks_allow_private=True
@@ -135,6 +182,7 @@ def make_cloud(tmp_path: Path, database_url: str, *, smtp_port: int | None = Non
         smtp=SmtpSection(
             host="127.0.0.1" if smtp_port else "", port=smtp_port or 25, security="none"
         ),
+        payment=payment or PaymentSection(),
     )
     engine = provisioning.init(settings)
     return Cloud(settings, create_app(settings, {"CHECK_RESPONSES": True}, engine=engine), engine)
@@ -146,4 +194,13 @@ def code_in(text: str) -> str:
     return match.group(1)
 
 
-__all__ = ["Cloud", "SmtpServer", "body_text", "code_in", "make_cloud", "replace"]
+__all__ = [
+    "STAFF_EMAIL",
+    "Cloud",
+    "SmtpServer",
+    "body_text",
+    "code_in",
+    "confirm_over_http",
+    "make_cloud",
+    "replace",
+]
