@@ -236,6 +236,69 @@ def tenant_create(
 
 
 @cloud.group()
+def staff() -> None:
+    """Platform staff (平台运营): the platform's own operators, e.g. who confirm payments."""
+
+
+def create_staff(
+    engine: Any, email: str, password: str | None = None
+) -> tuple[int, str | None, bool]:
+    """A platform staff account, signing in with the normal login; answers its user id, the
+    password when one was generated, and whether it is new. An email a tenant already uses
+    is refused; a staff member added again keeps their password."""
+    from cloud_api.accounts import credentials, security
+    from cloud_api.accounts import store as accounts
+
+    email = email.strip().lower()
+    if "@" not in email or len(email) > 254:
+        raise click.BadParameter(f"{email!r} is not an email address", param_hint="--email")
+    existing = accounts.user_by_email(engine, email)
+    if existing is not None:
+        if existing["role"] != security.PLATFORM_STAFF:
+            raise click.ClickException(f"{email} is a user of tenant {existing['tenant']}")
+        return existing["id"], None, False
+    policy = security.SecurityPolicy()
+    generated = password is None
+    while password is None:  # random text may lack a digit or a lower-case letter
+        candidate = credentials.new_password(12)
+        try:
+            policy.check_password(candidate, email=email)
+        except security.PolicyError:
+            continue
+        password = candidate
+    try:
+        policy.check_password(password, email=email)
+    except security.PolicyError as exc:
+        raise click.BadParameter(exc.message, param_hint="--password") from exc
+    user_id = accounts.ensure_platform_staff(engine, email, password)
+    return user_id, password if generated else None, True
+
+
+@staff.command("add")
+@config_option
+@click.option("--email", required=True, help="the staff member's login, e.g. ops@cangyun.cn")
+@click.option(
+    "--password", default=None, help="their password (default: one is generated and printed)"
+)
+def staff_add(config_path: str | None, email: str, password: str | None) -> None:
+    """Add a platform staff account; they sign in with the normal login (console or
+    POST /api/v1/auth/login) and confirm bank transfers, list orders awaiting payment.
+
+    \b
+    Example:
+      cangyun cloud staff add --email ops@cangyun.cn
+      cangyun cloud staff add --email finance@cangyun.cn --password '...'
+    """
+    user_id, generated, created = create_staff(_engine(config_path), email, password)
+    out: dict[str, Any] = {"user_id": user_id, "email": email.strip().lower()}
+    if generated is not None:
+        out["password"] = generated  # shown once
+    if not created:
+        out["note"] = "already platform staff; password unchanged"
+    _print(out)
+
+
+@cloud.group()
 def warehouse() -> None:
     """Warehouses of a tenant."""
 
