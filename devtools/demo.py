@@ -40,6 +40,7 @@ DEMO_PACKAGES = (
 )
 ADMIN_USER = "admin@demo.cangyun.cn"
 OPERATOR_USER = "op1"
+STAFF_USER = "staff@demo.cangyun.cn"  # platform staff (平台运营): confirms transfers
 RESTART_DELAY_S = 2.0
 
 
@@ -149,6 +150,11 @@ class Demo:
                 device_mqtt_password=device.mqtt_password,
                 public_key=device.settings.cloud.public_key,
             )
+        if "staff_password" not in self.state:
+            from cloud_api.cli import create_staff
+
+            # Outside the first-run branch: a demo made before staff existed gets one too.
+            self.state["staff_password"] = create_staff(engine, STAFF_USER)[1]
         self.state["ports"] = self.ports
         edge_settings = self.edge_settings(settings)
         if "camera_token" not in self.state:
@@ -281,6 +287,8 @@ class Demo:
             "operator_password": self.state["operator_password"],
             "admin_user": ADMIN_USER,
             "admin_password": self.state["admin_password"],
+            "staff_user": STAFF_USER,
+            "staff_password": self.state["staff_password"],
         }
 
 

@@ -45,6 +45,8 @@ READY_KEYS = {
     "operator_password",
     "admin_user",
     "admin_password",
+    "staff_user",
+    "staff_password",
 }
 
 
@@ -211,6 +213,20 @@ def test_demo_runs_stops_and_resumes(tmp_path, ports):
         json={"email": ready["admin_user"], "password": ready["admin_password"]},
     )
     assert login.status_code == 200
+    # Platform staff sign in the same way and see what awaits payment (nothing: the demo's
+    # packages are paid).
+    staff = requests.post(
+        ready["cloud_url"] + "/api/v1/auth/login",
+        timeout=10,
+        json={"email": ready["staff_user"], "password": ready["staff_password"]},
+    )
+    assert staff.status_code == 200 and staff.json()["role"] == "platform_staff", staff.text
+    waiting = requests.get(
+        ready["cloud_url"] + "/api/v1/platform/orders",
+        headers={"Authorization": f"Bearer {staff.json()['token']}"},
+        timeout=10,
+    )
+    assert waiting.status_code == 200 and waiting.json()["items"] == [], waiting.text
 
     run.stop(signal.SIGINT)
     assert run.proc.returncode == 0
