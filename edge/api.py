@@ -143,7 +143,9 @@ class StockLevel(Reply):
     updated_at: str
 
 
-LicenceStateName = Literal["none", "valid", "grace", "expired", "clock_rollback", "invalid"]
+LicenceStateName = Literal[
+    "trial", "trial_ended", "valid", "grace", "expired", "clock_rollback", "invalid"
+]
 
 
 class LicenceSummary(Reply):
@@ -177,6 +179,7 @@ class LicenceView(LicenceSummary):
     issued_at: str | None
     grace_days: int | None
     installed_at: str | None
+    trial_started_at: str | None  # the unlicensed trial's start; null once licensed
     last_seen: str | None
     checked_at: str | None
     problem: LicenceProblem | None
@@ -487,7 +490,8 @@ def _epoch_ts(seconds: float) -> str:
         200: Movement,
         400: "malformed JSON, or an Idempotency-Key over 128 characters",
         403: "the licence refuses a new receipt: quota_exhausted, licence_expired"
-        " (also after a clock rollback), licence_invalid",
+        " (also after a clock rollback), licence_invalid, licence_required (no licence"
+        " and the trial is over)",
         409: "stock does not allow it (insufficient_stock, ambiguous_customer)",
         422: "invalid movement (details.field names the culprit)",
         507: "storage_full: the disk budget is spent",
@@ -650,8 +654,9 @@ def get_licence() -> Response:
     responses={
         200: PhotoScan | CodeScan,
         400: "empty upload",
-        403: "?ocr=1 without the ocr_scanning add-on (feature_not_in_licence)"
-        " or with a lapsed licence (licence_expired, licence_invalid)",
+        403: "?ocr=1 without the ocr_scanning add-on (feature_not_in_licence, also during"
+        " the unlicensed trial) or with a lapsed licence (licence_expired, licence_invalid,"
+        " licence_required)",
         413: "image too large or too many pixels",
         415: "not a JPEG, PNG or WebP image",
         422: "corrupt image or missing code",

@@ -2,8 +2,12 @@
 
 Rules (docs/licences.md):
 
-- ``none``: never licensed. Nothing is refused: a new box must record goods before its first
-  connection to the cloud, and every movement it records is metered by the cloud anyway.
+- ``trial``: never licensed, within ``TRIAL_DAYS`` of the trial's start (kept in the box's
+  SQLite, so a restart does not renew it). The box works as the smallest edition (溯源版):
+  receipts and everything else, but no value-added services, so no OCR
+  (``feature_not_in_licence``). A new box must record goods before its first connection.
+- ``trial_ended``: never licensed, the trial is over: receipts and OCR are refused
+  (``licence_required``) until the cloud sends a licence.
 - ``valid`` / ``grace``: the licence's features and add-ons apply; receipts are refused
   (``quota_exhausted``) when it says ``inbound_allowed: false``.
 - ``expired`` (past the grace period), ``clock_rollback``, ``invalid``: receipts and OCR are
@@ -16,7 +20,7 @@ Outbound, internal moves, counts and reads are never refused: goods must be able
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, Literal
 
 from cangyun import licence as tokens
@@ -32,12 +36,30 @@ if TYPE_CHECKING:
     from cangyun.box_settings import EdgeSettings
     from edge.store import EdgeStore, InstallOutcome, Outbox, StoredLicence
 
-State = Literal["none", "valid", "grace", "expired", "clock_rollback", "invalid"]
+State = Literal["trial", "trial_ended", "valid", "grace", "expired", "clock_rollback", "invalid"]
 
 OCR_ADD_ON = "ocr_scanning"  # the catalog's code for OCR scanning at inbound (OCR 扫描)
+TRIAL_DAYS = 30
+# What an unlicensed box may do during its trial: the seed's smallest edition, 溯源版, whose
+# column of the feature table (cloud_api/billing/catalog.py EDITION_FEATURES, checked by a
+# test) has no value-added services (OCR), task management or industry plugins.
+TRIAL_EDITION = "traceability"
+TRIAL_FEATURES = (
+    "alerts",
+    "charges",
+    "crm",
+    "inbound",
+    "outbound",
+    "registration",
+    "secondary_development",
+    "security_policy",
+    "warehouse",
+)
 _IN_FORCE = ("valid", "grace")
 _MESSAGES: dict[str, str] = {
-    "none": "no licence yet; this box works unlicensed until the cloud sends one",
+    "trial": "no licence yet: trial as 溯源版 (no OCR) until the cloud sends one",
+    "trial_ended": "no licence and the trial is over: connect this box to the cloud"
+    " (its tenant needs a paid package) to receive goods again",
     "valid": "licence valid",
     "grace": "licence expired; grace period running: connect this box to the cloud to renew",
     "expired": "licence expired and its grace period is over: connect this box to the cloud",
@@ -61,23 +83,37 @@ class LicenceRefused(Forbidden):
 class LicenceState:
     state: State
     checked_at: datetime
-    licence: Licence | None = None  # decoded and signature-checked; None for none/invalid
+    licence: Licence | None = None  # decoded and signature-checked; None for trial/invalid
     token: str | None = None
     installed_at: str | None = None
     last_seen: datetime | None = None
     problem: LicenceError | None = None  # why the state is invalid or clock_rollback
+    trial_started_at: datetime | None = None  # only while no licence was ever installed
 
     @property
     def in_force(self) -> bool:
         return self.state in _IN_FORCE
 
     @property
+    def on_trial(self) -> bool:
+        return self.state == "trial"
+
+    @property
     def enforced(self) -> bool:
-        return self.state != "none"
+        """Always: since the trial, no state lets everything through (kept for clients)."""
+        return True
+
+    @property
+    def edition(self) -> str | None:
+        if self.licence is not None:
+            return self.licence.edition
+        return TRIAL_EDITION if self.on_trial else None
 
     @property
     def features(self) -> tuple[str, ...]:
-        """What the licence grants right now (nothing once it has lapsed)."""
+        """What the licence (or the trial) grants right now (nothing once it has lapsed)."""
+        if self.on_trial:
+            return TRIAL_FEATURES
         return self.licence.features if self.licence and self.in_force else ()
 
     @property
@@ -87,17 +123,23 @@ class LicenceState:
     @property
     def inbound_allowed(self) -> bool:
         """Would a new receipt be accepted now."""
-        if not self.enforced:
+        if self.on_trial:
             return True
         return self.in_force and self.licence is not None and self.licence.inbound_allowed
 
     @property
     def ocr_allowed(self) -> bool:
-        return not self.enforced or OCR_ADD_ON in self.add_ons
+        return OCR_ADD_ON in self.add_ons
+
+    @property
+    def trial_until(self) -> datetime | None:
+        if self.trial_started_at is None:
+            return None
+        return self.trial_started_at + timedelta(days=TRIAL_DAYS)
 
     @property
     def valid_until(self) -> datetime | None:
-        return self.licence.valid_until if self.licence else None
+        return self.licence.valid_until if self.licence else self.trial_until
 
     @property
     def grace_until(self) -> datetime | None:
@@ -105,7 +147,12 @@ class LicenceState:
 
     @property
     def days_left(self) -> int | None:
-        """Full days until gated features lock (end of validity, then end of grace)."""
+        """Full days until gated features lock (end of validity, then end of grace; the
+        trial's end)."""
+        if self.on_trial and self.trial_until is not None:
+            return tokens.whole_days_until(self.trial_until, self.checked_at)
+        if self.state == "trial_ended":
+            return 0
         if self.licence is None:
             return None
         if self.state == "valid":
@@ -119,7 +166,7 @@ class LicenceState:
         return {
             "state": self.state,
             "message": _MESSAGES[self.state],
-            "edition": self.licence.edition if self.licence else None,
+            "edition": self.edition,
             "valid_until": _ts(self.valid_until),
             "grace_until": _ts(self.grace_until),
             "days_left": self.days_left,
@@ -140,6 +187,7 @@ class LicenceState:
             "issued_at": _ts(lic.issued_at) if lic else None,
             "grace_days": lic.grace_days if lic else None,
             "installed_at": self.installed_at,
+            "trial_started_at": _ts(self.trial_started_at),
             "last_seen": _ts(self.last_seen),
             "checked_at": _ts(self.checked_at),
             "problem": (
@@ -158,11 +206,23 @@ def evaluate(
     device: DeviceAddress,
     now: datetime,
     last_seen: datetime | None,
+    trial_started_at: datetime | None = None,
 ) -> LicenceState:
     """The licence state at ``now``; the stored token is verified again every time, so an
-    edited database row or a changed key makes it ``invalid`` rather than trusted."""
+    edited database row or a changed key makes it ``invalid`` rather than trusted.
+
+    Without a stored licence it is the trial, judged at the later of ``now`` and
+    ``last_seen``: setting the clock back cannot lengthen it."""
     if stored is None:
-        return LicenceState("none", now, last_seen=last_seen)
+        started = trial_started_at or now
+        latest = max(now, last_seen) if last_seen is not None else now
+        ended = latest >= started + timedelta(days=TRIAL_DAYS)
+        return LicenceState(
+            "trial_ended" if ended else "trial",
+            now,
+            last_seen=last_seen,
+            trial_started_at=started,
+        )
     base = {"token": stored.token, "installed_at": stored.installed_at, "last_seen": last_seen}
     try:
         licence = tokens.decode(stored.token, public_key, device=device)
@@ -186,6 +246,7 @@ def current(store: EdgeStore, settings: EdgeSettings) -> LicenceState:
         device=device_of(settings),
         now=now,
         last_seen=last_seen,
+        trial_started_at=store.trial_started_at(),
     )
 
 
@@ -228,6 +289,13 @@ def check_ocr(state: LicenceState) -> None:
     """OCR at inbound is the ``ocr_scanning`` add-on; barcode-only scans always work."""
     if state.ocr_allowed:
         return
+    if state.on_trial:
+        raise LicenceRefused(
+            "feature_not_in_licence",
+            "OCR scanning is an add-on; the trial of an unlicensed box works as 溯源版,"
+            " which has none. Barcode scans still work",
+            state.state,
+        )
     if state.in_force:
         raise LicenceRefused(
             "feature_not_in_licence",
@@ -239,6 +307,15 @@ def check_ocr(state: LicenceState) -> None:
 
 
 def _lapsed(state: LicenceState, what: str) -> LicenceRefused:
+    if state.state == "trial_ended":
+        ended = _ts(state.trial_until)
+        return LicenceRefused(
+            "licence_required",
+            f"{what} is locked: this box has no licence and its {TRIAL_DAYS}-day trial ended"
+            f" {ended}; connect it to the cloud (its tenant needs a paid package)."
+            " Shipping and counting still work",
+            state.state,
+        )
     code = "licence_invalid" if state.state == "invalid" else "licence_expired"
     return LicenceRefused(code, f"{what} is locked: {_MESSAGES[state.state]}", state.state)
 

@@ -140,6 +140,16 @@ def m003_operators(db: sqlite_utils.Database) -> None:
         db.execute(statement)
 
 
+@migrations()
+def m004_trial(db: sqlite_utils.Database) -> None:
+    # The unlicensed trial runs from the first start of this software on this file (for a
+    # box upgraded from before the trial existed: from the upgrade); a restart keeps it.
+    db.execute(
+        "INSERT OR IGNORE INTO meta (key, value) VALUES ('trial_started_at', ?)",
+        [format_ts(utcnow())],
+    )
+
+
 class StorageFull(Unavailable):
     """The disk budget is spent: refuse new movements rather than drop old ones. Recording
     can resume once the cloud acknowledges the backlog or disk is freed; the edge API answers
@@ -433,6 +443,9 @@ class EdgeStore(SqliteFile):
     def licence(self) -> StoredLicence | None:
         return read_licence(self._reader())
 
+    def trial_started_at(self) -> datetime | None:
+        return read_trial_started_at(self._reader())
+
     def movement_id_for_request(self, request_id: str) -> str | None:
         row = (
             self._reader()
@@ -664,6 +677,11 @@ def read_licence(conn: sqlite3.Connection) -> StoredLicence | None:
         issued_at=row["issued_at"],
         installed_at=row["installed_at"],
     )
+
+
+def read_trial_started_at(conn: sqlite3.Connection) -> datetime | None:
+    row = conn.execute("SELECT value FROM meta WHERE key = 'trial_started_at'").fetchone()
+    return None if row is None else parse_ts(row[0])
 
 
 def read_last_seen(conn: sqlite3.Connection) -> datetime | None:

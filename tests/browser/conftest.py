@@ -17,7 +17,7 @@ from cangyun.box_settings import EdgeSettings
 from cangyun.processes import ManagedProcess, cangyun_command, free_port, http_ok
 from cangyun.settings import dump_settings
 from edge.operators import ensure_operator
-from tests.support import requires
+from tests.support import licences, requires
 
 VIEWPORT = {"width": 360, "height": 640}
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "pda"
@@ -60,17 +60,19 @@ class Edge:
 def start_edge(root: Path, env: dict[str, str] | None = None) -> Edge:
     port, https_port = free_port(), free_port()
     base = EdgeSettings()
-    settings = replace(
-        base,
-        device=replace(base.device, tenant="acme", warehouse="sh-01", device="edge-pda"),
-        edge=replace(
-            base.edge,
-            host="127.0.0.1",
-            port=port,
-            https_port=https_port,
-            data_dir=root / "edge",
-            api_token=TOKEN,
-        ),
+    settings = licences.trusting(
+        replace(
+            base,
+            device=replace(base.device, tenant="acme", warehouse="sh-01", device="edge-pda"),
+            edge=replace(
+                base.edge,
+                host="127.0.0.1",
+                port=port,
+                https_port=https_port,
+                data_dir=root / "edge",
+                api_token=TOKEN,
+            ),
+        )
     )
     config = root / "edge.toml"
     config.parent.mkdir(parents=True, exist_ok=True)
@@ -90,6 +92,9 @@ def start_edge(root: Path, env: dict[str, str] | None = None) -> Edge:
 @pytest.fixture(scope="module")
 def edge(tmp_path_factory) -> Iterator[Edge]:
     running = start_edge(tmp_path_factory.mktemp("pda-edge"))
+    # Licensed with the OCR add-on, as a paying warehouse's box: the photo tests read label
+    # text, which an unlicensed box on trial (溯源版) does not.
+    licences.install(running.settings)
     yield running
     running.process.stop()
 

@@ -139,14 +139,16 @@ def photo() -> bytes:
 # --- states and what they allow -------------------------------------------------------------
 
 
-def test_an_unlicensed_box_refuses_nothing(edge_client, ocr):
+def test_an_unlicensed_box_receives_on_trial_without_ocr(edge_client, ocr):
+    """The trial itself (its end, a licence lifting it) is tests/integration/test_edge_trial.py."""
     status = edge_client.get("/api/v1/licence").get_json()
-    assert status["state"] == "none" and status["enforced"] is False
-    assert status["inbound_allowed"] is True and status["ocr_allowed"] is True
+    assert status["state"] == "trial" and status["edition"] == "traceability"
+    assert status["inbound_allowed"] is True and status["ocr_allowed"] is False
     assert post(edge_client, RECEIPT).status_code == 201
     scanned = edge_client.post("/api/v1/scans?ocr=1", data=photo(), content_type="image/png")
-    assert scanned.status_code == 200 and ocr.reads >= 1
-    assert edge_client.get("/api/v1/sync/status").get_json()["licence"]["state"] == "none"
+    assert scanned.status_code == 403 and error_code(scanned) == "feature_not_in_licence"
+    assert ocr.reads == 0
+    assert edge_client.get("/api/v1/sync/status").get_json()["licence"]["state"] == "trial"
 
 
 def test_a_valid_licence_allows_receipts_and_is_shown(edge_client, agent):
@@ -298,7 +300,7 @@ def test_last_seen_follows_movements_and_never_goes_back(edge_client, edge_setti
     store.clock = lambda: ahead
     assert post(edge_client, RECEIPT).status_code == 201
     store.clock = utcnow
-    assert post(edge_client, RECEIPT).status_code == 201  # unlicensed: nothing refused
+    assert post(edge_client, RECEIPT).status_code == 201  # unlicensed: on trial
     edge_client.get("/api/v1/licence")
     seen = read_last_seen(sqlite3.connect(edge_settings.database_path))
     assert seen is not None and abs((seen - ahead).total_seconds()) < 0.01
@@ -328,7 +330,7 @@ def test_a_licence_published_on_down_cmd_reaches_the_edge(tmp_path: Path):
         stack.start_broker()
         stack.start("edge")
         stack.start("sync")
-        assert stack.edge("GET", "/api/v1/licence").json()["state"] == "none"
+        assert stack.edge("GET", "/api/v1/licence").json()["state"] == "trial"
         key = signing.load_or_create(stack.cloud_settings.signing_key_file)
         good = licence_for(key=key, device=(STACK_TENANT, STACK_WAREHOUSE, STACK_DEVICE))
         address = wire.DeviceAddress(STACK_TENANT, STACK_WAREHOUSE, STACK_DEVICE)

@@ -14,6 +14,7 @@ from cangyun.cli import main
 from ocr_service.app import create_app as create_ocr
 from ocr_service.engine import ScanEngine
 from tests.integration.test_scan_engine import BAD_UPLOADS, jpeg
+from tests.support import licences
 from tests.support.labels import random_spec, render, require_fonts
 
 
@@ -27,6 +28,14 @@ def label_jpeg() -> tuple[bytes, object]:
     require_fonts()
     image, truth = render(random_spec(random.Random(3), lang="zh", barcode_kinds=("code128",)))
     return jpeg(image), truth
+
+
+@pytest.fixture
+def edge_settings(edge_settings):
+    """The box licensed with the OCR add-on: an unlicensed one is on trial, without OCR."""
+    box = licences.trusting(edge_settings)
+    licences.install(box)
+    return box
 
 
 @pytest.fixture

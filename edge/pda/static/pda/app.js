@@ -318,10 +318,11 @@
     const lic = status.licence || {};
     let licText = t("lic_" + lic.state);
     if (lic.state === "grace") licText = t("lic_grace", { days: lic.days_left });
+    if (lic.state === "trial") licText = t("lic_trial", { days: lic.days_left });
     if (lic.state === "valid" && lic.inbound_allowed === false) licText = t("lic_quota");
     $("status-licence").textContent = t("licence", { state: licText });
-    // "none" refuses nothing (a new box records before its first licence): not a warning.
-    const licenceBad = !["valid", "none"].includes(lic.state) || lic.inbound_allowed === false;
+    // The trial receives goods (a new box records before its first licence): not a warning.
+    const licenceBad = !["valid", "trial"].includes(lic.state) || lic.inbound_allowed === false;
     bar.className = "status " + (status.online ? "online" : "offline") + (licenceBad ? " warn-licence" : "");
   }
 
