@@ -11,6 +11,8 @@ from dataclasses import replace
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+import pytest
+
 from cloud_api.app import create_app
 from cloud_api.integrations import webhooks
 from edge.tls import ensure_certificate
@@ -156,3 +158,26 @@ def test_https_sends_the_name_for_sni_and_checks_the_certificate_against_it(
     assert names == ["hooks.example.test"]
     assert receiver.requests[0]["headers"]["Host"] == f"hooks.example.test:{receiver.port}"
     assert [d["status"] for d in deliveries(cloud, owner, hook)] == ["delivered"]
+
+
+def test_creation_and_delivery_share_one_rule_for_forbidden_addresses(monkeypatch):
+    for url in (
+        "http://127.0.0.1/hook",
+        "http://[::ffff:127.0.0.1]/hook",  # loopback dressed as IPv6
+        "http://0.0.0.0/hook",
+        "http://169.254.169.254/latest/meta-data",  # link-local: cloud metadata services
+        "http://10.1.2.3/hook",
+    ):
+        with pytest.raises(webhooks.WebhookUrlError):
+            webhooks.check_url(url, allow_private=False)
+    monkeypatch.setattr(webhooks, "resolve_host", lambda host, port: [PUBLIC, "10.0.0.8"])
+    with pytest.raises(webhooks.WebhookUrlError):  # one private answer among public ones
+        webhooks.resolve_target("https://hooks.example.test/in", allow_private=False)
+    monkeypatch.setattr(webhooks, "resolve_host", lambda host, port: [PUBLIC])
+    target = webhooks.resolve_target("https://hooks.example.test/in?a=1", allow_private=False)
+    assert (target.address, target.host, target.port, target.path) == (
+        PUBLIC,
+        "hooks.example.test",
+        443,
+        "/in?a=1",
+    )
