@@ -178,15 +178,14 @@ class Stack:
     # --- cloud database ---------------------------------------------------------------
 
     def cloud_counts(self) -> dict[str, int]:
+        # One statement, so one snapshot: counted in two, on PostgreSQL the rows could be
+        # counted before a batch committed and the watermark read after it.
+        watermark = sa.select(sa.func.max(device_sync.c.acked_through)).scalar_subquery()
         with self.engine.connect() as conn:
-            rows, distinct = conn.execute(
-                sa.select(
-                    sa.func.count(),
-                    sa.func.count(sa.distinct(ledger.c.seq)),
-                )
+            rows, distinct, mark = conn.execute(
+                sa.select(sa.func.count(), sa.func.count(sa.distinct(ledger.c.seq)), watermark)
             ).one()
-            watermark = conn.execute(sa.select(sa.func.max(device_sync.c.acked_through))).scalar()
-        return {"rows": rows, "distinct_seqs": distinct, "watermark": watermark or 0}
+        return {"rows": rows, "distinct_seqs": distinct, "watermark": mark or 0}
 
     def wait_synced(self, last_seq: int, timeout: float = 120.0) -> dict[str, int]:
         """Until the cloud watermark reaches last_seq and the edge has heard the ack."""
