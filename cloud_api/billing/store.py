@@ -637,7 +637,8 @@ def refuse_payment(
             payer.actor,
             "payment.refused",
             target=f"gateway:{gateway}",
-            details={"code": refusal.code, "message": refusal.message, **details},
+            # The message may quote what the sender wrote: bounded, as nothing of it is believed.
+            details={"code": refusal.code, "message": refusal.message[:300], **details},
             ip=payer.ip,
             actor_user_id=payer.user_id,
         )
