@@ -220,18 +220,30 @@ one_time_codes = sa.Table(
     sa.Column("attempts", sa.Integer, nullable=False, server_default="0"),
 )
 
-# Platform staff act inside a tenant only through a grant the tenant's owner gave.
+# Platform staff act inside a tenant only through a grant its owner or an admin gave: offered
+# by them (active at once) or requested by staff and approved. expires_at of a request is a
+# placeholder until approval sets it to then + hours; "expired" is computed from it.
 staff_grants = sa.Table(
     "staff_grants",
     metadata,
     sa.Column("id", sa.Integer, primary_key=True),
     sa.Column("tenant_id", sa.Integer, sa.ForeignKey("tenants.id"), nullable=False),
     sa.Column("staff_user_id", sa.Integer, sa.ForeignKey("users.id"), nullable=False),
+    # Who offered it, or (a request) the staff member until an owner or admin approves it.
     sa.Column("granted_by", sa.Integer, sa.ForeignKey("users.id"), nullable=False),
     sa.Column("reason", sa.String(200), nullable=False, server_default=""),
     sa.Column("created_at", UTCDateTime, nullable=False),
     sa.Column("expires_at", UTCDateTime, nullable=False),
     sa.Column("revoked_at", UTCDateTime, nullable=True),
+    # requested | active | declined | revoked
+    sa.Column("status", sa.String(16), nullable=False, server_default="active"),
+    sa.Column("scopes", sa.JSON, nullable=False, server_default="[]"),  # read, inbound, ...
+    sa.Column("hours", sa.Integer, nullable=False, server_default="0"),
+    # User ids without foreign keys, so migration 0007 could add them without a rebuild.
+    sa.Column("requested_by", sa.Integer, nullable=True),  # the staff member who asked
+    sa.Column("approved_by", sa.Integer, nullable=True),  # the owner/admin who made it active
+    sa.Column("approved_at", UTCDateTime, nullable=True),  # active since
+    sa.Column("declined_at", UTCDateTime, nullable=True),
 )
 
 api_tokens = sa.Table(
