@@ -20,7 +20,15 @@ from cloud_api.accounts import security, service
 from cloud_api.accounts import store as accounts
 from cloud_api.accounts.security import SecurityPolicy
 from cloud_api.accounts.store import TenantAccounts
-from cloud_api.platform.auth import caller, client_ip, engine, feature, mailer, requires
+from cloud_api.platform.auth import (
+    caller,
+    client_ip,
+    engine,
+    feature,
+    mailer,
+    platform_staff_only,
+    requires,
+)
 from cloud_api.platform.mail import Mail
 
 bp = Blueprint("accounts", __name__)
@@ -115,9 +123,27 @@ class NewApiKey(Body):
     expires_in_days: int = Field(90, ge=1, le=730, strict=True)
 
 
+GrantScope = Literal[tuple(security.GRANT_SCOPES)]  # type: ignore[valid-type]
+GrantScopes = Annotated[
+    list[GrantScope],
+    Field(min_length=1, max_length=len(security.GRANT_SCOPES),
+          description="read: data and statistics; inbound/outbound: ASN/shipment lines on the"
+          " tenant's behalf; reports: usage, stock and movements"),
+]  # fmt: skip
+GrantHours = Annotated[int, Field(ge=1, le=24 * 90, strict=True)]
+
+
 class NewGrant(Body):
     staff_email: Text(254, min_length=1)
-    hours: int = Field(24, ge=1, le=24 * 90, strict=True)
+    hours: GrantHours = 24
+    reason: Text(200) = ""
+    scopes: GrantScopes = Field(default_factory=lambda: list(security.DEFAULT_GRANT_SCOPES))
+
+
+class GrantRequest(Body):
+    tenant: Text(64, min_length=1) = Field(description="the tenant's code")
+    scopes: GrantScopes
+    hours: GrantHours = 24
     reason: Text(200) = ""
 
 
@@ -245,13 +271,20 @@ class NewKey(ApiKey):
 
 
 class Grant(Reply):
-    """A grant letting a platform staff member act in this tenant (代运营)"""
+    """A grant letting a platform staff member act in a tenant (代运营)"""
 
     id: int
+    tenant: str
     staff: str
+    status: Literal["requested", "active", "declined", "revoked", "expired"]
+    scopes: list[str]
+    hours: int
+    requested: bool = Field(description="asked for by the staff member (else offered)")
     reason: str
     created_at: str | None
-    expires_at: str | None
+    approved_at: str | None
+    expires_at: str | None = Field(description="none while requested")
+    declined_at: str | None
     revoked_at: str | None
 
 
@@ -369,9 +402,20 @@ def me() -> Response:
             "kind": who.kind,
             "scopes": sorted(who.scopes) if who.scopes else None,
             "password_expired": who.password_expired,
-            "permissions": sorted(security.PERMISSIONS.get(who.role, ())),
+            "permissions": sorted(_permissions(who)),
         }
     )
+
+
+def _permissions(who: Any) -> frozenset[str]:
+    """What the caller may do: the role's permissions, narrowed by a grant's scopes; staff
+    signed in as themselves hold none in any tenant."""
+    if who.role == security.PLATFORM_STAFF and who.grant_id is None:
+        return frozenset()
+    held = security.PERMISSIONS.get(who.role, frozenset())
+    if who.grant_scopes is not None:
+        held &= security.grant_permissions(who.grant_scopes)
+    return held & (who.scopes or security.ALL_PERMISSIONS)
 
 
 @bp.post("/auth/password")
@@ -573,7 +617,7 @@ def revoke_api_key(key_id: int) -> Response:
 
 @bp.get("/staff-grants")
 @requires("staff_grants:manage")
-@operation("Grants to platform staff (代运营)", responses={200: Page[Grant]})
+@operation("Grants to platform staff and their requests (代运营)", responses={200: Page[Grant]})
 def list_grants() -> Response:
     items = tenant_accounts().grants()
     return json_response(page(len(items), items, None))
@@ -583,27 +627,95 @@ def list_grants() -> Response:
 @requires("staff_grants:manage")
 @feature("value_added_services", add_on="managed_operations")
 @operation(
-    "Let a platform staff member act in this tenant for some hours (owner)",
+    "Let a platform staff member act in this tenant for some hours within scopes (owner or"
+    " admin); active at once",
     body=NewGrant,
-    responses={201: Grant, 404: "no such staff member"},
+    responses={201: Grant, 403: "add_on_not_purchased", 404: "no such staff member"},
 )
 def create_grant(body: NewGrant) -> Response:
     grant = tenant_accounts().create_grant(
         staff_email=body.staff_email,
         hours=body.hours,
         reason=body.reason,
+        scopes=list(dict.fromkeys(body.scopes)),
         caller=caller(),
         ip=client_ip(),
     )
     return json_response(grant, 201)
 
 
+@bp.post("/staff-grants/<int:grant_id>/approve")
+@requires("staff_grants:manage")
+@feature("value_added_services", add_on="managed_operations")
+@operation(
+    "Approve a staff member's request (owner or admin): active from now for its hours",
+    responses={
+        200: Grant,
+        403: "add_on_not_purchased",
+        404: "not in this tenant",
+        409: "grant_not_requested: already answered",
+    },
+)
+def approve_grant(grant_id: int) -> Response:
+    return json_response(tenant_accounts().approve_grant(grant_id, caller(), client_ip()))
+
+
+@bp.post("/staff-grants/<int:grant_id>/decline")
+@requires("staff_grants:manage")
+@operation(
+    "Decline a staff member's request (owner or admin); it can never be used",
+    responses={
+        200: Grant,
+        404: "not in this tenant",
+        409: "grant_not_requested: already answered",
+    },
+)
+def decline_grant(grant_id: int) -> Response:
+    return json_response(tenant_accounts().decline_grant(grant_id, caller(), client_ip()))
+
+
 @bp.delete("/staff-grants/<int:grant_id>")
 @requires("staff_grants:manage")
-@operation("Revoke a grant", responses={204: "revoked", 404: "not in this tenant"})
+@operation(
+    "Revoke an active grant: its staff sessions end at once",
+    responses={204: "revoked", 404: "no active grant in this tenant"},
+)
 def revoke_grant(grant_id: int) -> Response:
     tenant_accounts().revoke_grant(grant_id, caller(), client_ip())
     return Response(status=204)
+
+
+@bp.post("/platform/grant-requests")
+@platform_staff_only
+@operation(
+    "Platform staff: ask a tenant for a grant (代运营); it waits for the tenant's owner or an"
+    " admin to approve it",
+    body=GrantRequest,
+    responses={201: Grant, 403: "not platform staff", 404: "no such tenant"},
+)
+def request_grant(body: GrantRequest) -> Response:
+    grant = accounts.request_grant(
+        engine(),
+        caller(),
+        tenant_code=body.tenant,
+        scopes=list(dict.fromkeys(body.scopes)),
+        hours=body.hours,
+        reason=body.reason,
+        ip=client_ip(),
+    )
+    return json_response(grant, 201)
+
+
+@bp.get("/platform/grants")
+@platform_staff_only
+@operation(
+    "Platform staff: my grants and requests in every tenant",
+    responses={200: Page[Grant], 403: "not platform staff"},
+)
+def my_grants() -> Response:
+    user_id = caller().user_id
+    items = accounts.grants_of_staff(engine(), user_id) if user_id is not None else []
+    return json_response(page(len(items), items, None))
 
 
 @bp.post("/staff/act")

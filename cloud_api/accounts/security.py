@@ -50,15 +50,32 @@ _ADMIN = frozenset(
 )
 PERMISSIONS: dict[str, frozenset[str]] = {
     "owner": _READ_ALL | _ADMIN | {"security_policy:write", "staff_grants:manage"},
-    "admin": _READ_ALL | _ADMIN,
+    # Owner or admin answer platform staff's requests for a grant (代运营) and offer them.
+    "admin": _READ_ALL | _ADMIN | {"staff_grants:manage"},
     # Expected goods (ASN and shipment lines) are inbound/outbound work: operators' too.
     "operator": _READ_ALL | {"customers:write", "tasks:write", "expected:write"},
     "viewer": _READ_ALL,
     "developer": _READ_ALL | {"api_keys:manage", "webhooks:manage"},
-    # Managed operations (代运营): inbound/outbound work and statistics, never accounts.
-    PLATFORM_STAFF: _READ_ALL | {"customers:write", "tasks:write", "expected:write"},
+    # Managed operations (代运营): at most inbound/outbound work and statistics, never
+    # accounts; a staff session gets only what its grant's scopes add up to (GRANT_SCOPES).
+    PLATFORM_STAFF: _READ_ALL | {"tasks:write", "expected:write"},
 }  # fmt: skip
 ALL_PERMISSIONS = frozenset().union(*PERMISSIONS.values())
+
+# What a grant's scopes let a staff session do inside the tenant. ``inbound`` and ``outbound``
+# share expected:write; the expected-goods route also checks each line's direction against
+# them (``DIRECTION_SCOPES``).
+_ON_BEHALF = frozenset({"expected:write", "expected:read", "warehouses:read", "tasks:write",
+                        "tasks:read"})  # fmt: skip
+GRANT_SCOPES: dict[str, frozenset[str]] = {
+    "read": _READ_ALL,  # the tenant's data and statistics
+    "inbound": _ON_BEHALF,  # ASN lines (receipts) on the tenant's behalf
+    "outbound": _ON_BEHALF,  # shipment lines on the tenant's behalf
+    "reports": frozenset({"usage:read", "stock:read", "movements:read", "warehouses:read"}),
+}
+DIRECTION_SCOPES = {"in": "inbound", "out": "outbound"}
+# A grant offered without scopes: see, never act.
+DEFAULT_GRANT_SCOPES = ("read",)
 # Owners cannot be created or promoted to through the users API: one owner per tenant.
 ASSIGNABLE_ROLES = ("admin", "operator", "viewer", "developer")
 
@@ -201,3 +218,9 @@ def allowed(role: str, permission: str, scopes: frozenset[str] | None = None) ->
     if permission not in PERMISSIONS.get(role, frozenset()):
         return False
     return scopes is None or permission in scopes
+
+
+def grant_permissions(grant_scopes: frozenset[str]) -> frozenset[str]:
+    """What a staff session under a grant with these scopes may do (within PLATFORM_STAFF)."""
+    granted = frozenset().union(*(GRANT_SCOPES.get(s, frozenset()) for s in grant_scopes))
+    return granted & PERMISSIONS[PLATFORM_STAFF]

@@ -166,8 +166,8 @@ def _address_allowed(policy: SecurityPolicy, ip: str) -> None:
 def act_for_tenant(engine: Engine, who: Caller, grant_id: int, ip: str) -> Session:
     """Platform staff (代运营): a session inside a tenant that granted access, ending with the
     grant at the latest; everything done with it is audited under the grant."""
-    if who.role != security.PLATFORM_STAFF or who.user_id is None:
-        raise Forbidden("only platform staff act for tenants")
+    if who.role != security.PLATFORM_STAFF or who.user_id is None or who.grant_id is not None:
+        raise Forbidden("only platform staff, signed in as themselves, act for tenants")
     grant = accounts.active_grant(engine, grant_id, who.user_id)
     if grant is None:
         raise Forbidden("no active grant from that tenant", code="no_grant")

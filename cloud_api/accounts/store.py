@@ -15,7 +15,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from cangyun.errors import AlreadyExists, Conflict, Invalid, NotFound
+from cangyun.errors import AlreadyExists, Conflict, Forbidden, Invalid, NotFound
 from cangyun.timeutil import utcnow
 from cloud_api.accounts import credentials, security
 from cloud_api.accounts.security import SecurityPolicy
@@ -300,7 +300,8 @@ def caller_for_token(engine: Engine, token: str) -> Caller | None:
             users.c.email,
             users.c.active,
             staff_grants.c.expires_at.label("grant_expires"),
-            staff_grants.c.revoked_at.label("grant_revoked"),
+            staff_grants.c.status.label("grant_status"),
+            staff_grants.c.scopes.label("grant_scopes"),
         )
         .join(tenants, tenants.c.id == api_tokens.c.tenant_id)
         .outerjoin(users, users.c.id == api_tokens.c.user_id)
@@ -315,8 +316,9 @@ def caller_for_token(engine: Engine, token: str) -> Caller | None:
         return None
     if row["user_id"] is not None and not row["active"]:
         return None
+    # A staff session lives only as long as its grant is active: revoking ends it at once.
     if row["grant_id"] is not None and (
-        row["grant_revoked"] is not None or row["grant_expires"] <= now
+        row["grant_status"] != "active" or row["grant_expires"] <= now
     ):
         return None
     if row["last_used_at"] is None or now - row["last_used_at"] > LAST_USED_RESOLUTION:
@@ -335,6 +337,7 @@ def caller_for_token(engine: Engine, token: str) -> Caller | None:
         scopes=frozenset(row["scopes"]) if row["scopes"] is not None else None,
         password_expired=bool(row["password_expired"]),
         grant_id=row["grant_id"],
+        grant_scopes=frozenset(row["grant_scopes"]) if row["grant_id"] is not None else None,
     )
 
 
@@ -687,30 +690,29 @@ class TenantAccounts(TenantStore):
     # platform staff grants (代运营)
 
     def grants(self) -> list[dict[str, Any]]:
-        with self.engine.connect() as conn:
-            rows = (
-                conn.execute(
-                    sa.select(staff_grants, users.c.email)
-                    .join(users, users.c.id == staff_grants.c.staff_user_id)
-                    .where(staff_grants.c.tenant_id == self.tenant_id)
-                    .order_by(staff_grants.c.id)
-                )
-                .mappings()
-                .all()
-            )
-        return [_grant_json(r) for r in rows]
+        return _grants(self.engine, staff_grants.c.tenant_id == self.tenant_id)
 
     def grant(self, grant_id: int) -> dict[str, Any]:
-        for item in self.grants():
-            if item["id"] == grant_id:
-                return item
-        raise NotFound(f"no grant {grant_id}")
+        found = _grants(
+            self.engine, staff_grants.c.tenant_id == self.tenant_id, staff_grants.c.id == grant_id
+        )
+        if not found:
+            raise NotFound(f"no grant {grant_id}")
+        return found[0]
 
     def create_grant(
-        self, *, staff_email: str, hours: int, reason: str, caller: Caller, ip: str
+        self,
+        *,
+        staff_email: str,
+        hours: int,
+        reason: str,
+        scopes: list[str],
+        caller: Caller,
+        ip: str,
     ) -> dict[str, Any]:
+        """An offer by the tenant's owner or an admin: active at once."""
         staff = user_by_email(self.engine, staff_email)
-        if staff is None or staff["role"] != "platform_staff":
+        if staff is None or staff["role"] != security.PLATFORM_STAFF:
             raise NotFound(f"no platform staff member {staff_email}")
         now = utcnow()
         with atomic(self.engine) as conn:
@@ -722,32 +724,179 @@ class TenantAccounts(TenantStore):
                     reason=reason,
                     created_at=now,
                     expires_at=now + timedelta(hours=hours),
+                    status="active",
+                    scopes=sorted(scopes),
+                    hours=hours,
+                    approved_by=caller.user_id,
+                    approved_at=now,
                 )
             ).inserted_primary_key[0]
-            self._audit(
-                conn,
-                caller,
-                "staff_grant.created",
-                f"grant:{grant_id}",
-                {"staff": staff["email"], "hours": hours, "reason": reason},
-                ip,
-            )
+            details = {"staff": staff["email"], "hours": hours, "reason": reason,
+                       "scopes": sorted(scopes)}  # fmt: skip
+            self._audit_grant(conn, caller, "staff_grant.created", grant_id, details, ip)
+        return self.grant(grant_id)
+
+    def approve_grant(self, grant_id: int, caller: Caller, ip: str) -> dict[str, Any]:
+        """A staff member's request becomes active now, for the hours it asked for."""
+        current = self.grant(grant_id)
+        now = utcnow()
+        with atomic(self.engine) as conn:
+            changed = conn.execute(
+                staff_grants.update()
+                .where(*self._requested(grant_id))
+                .values(
+                    status="active",
+                    approved_by=caller.user_id,
+                    approved_at=now,
+                    expires_at=now + timedelta(hours=current["hours"]),
+                )
+            ).rowcount
+            if changed == 0:
+                raise _not_requested(grant_id)
+            details = {"staff": current["staff"], "scopes": current["scopes"],
+                       "hours": current["hours"]}  # fmt: skip
+            self._audit_grant(conn, caller, "staff_grant.approved", grant_id, details, ip)
+        return self.grant(grant_id)
+
+    def decline_grant(self, grant_id: int, caller: Caller, ip: str) -> dict[str, Any]:
+        current = self.grant(grant_id)
+        with atomic(self.engine) as conn:
+            changed = conn.execute(
+                staff_grants.update()
+                .where(*self._requested(grant_id))
+                .values(status="declined", declined_at=utcnow())
+            ).rowcount
+            if changed == 0:
+                raise _not_requested(grant_id)
+            details = {"staff": current["staff"]}
+            self._audit_grant(conn, caller, "staff_grant.declined", grant_id, details, ip)
         return self.grant(grant_id)
 
     def revoke_grant(self, grant_id: int, caller: Caller, ip: str) -> None:
+        """Ends the grant and every session opened under it, at once."""
+        now = utcnow()
         with atomic(self.engine) as conn:
             result = conn.execute(
                 staff_grants.update()
                 .where(
                     staff_grants.c.tenant_id == self.tenant_id,
                     staff_grants.c.id == grant_id,
-                    staff_grants.c.revoked_at.is_(None),
+                    staff_grants.c.status == "active",
                 )
-                .values(revoked_at=utcnow())
+                .values(status="revoked", revoked_at=now)
             )
             if result.rowcount == 0:
                 raise NotFound(f"no active grant {grant_id}")
-            self._audit(conn, caller, "staff_grant.revoked", f"grant:{grant_id}", {}, ip)
+            conn.execute(
+                api_tokens.update()
+                .where(api_tokens.c.grant_id == grant_id, api_tokens.c.revoked_at.is_(None))
+                .values(revoked_at=now)
+            )
+            self._audit_grant(conn, caller, "staff_grant.revoked", grant_id, {}, ip)
+
+    def _requested(self, grant_id: int) -> tuple[Any, ...]:
+        return (
+            staff_grants.c.tenant_id == self.tenant_id,
+            staff_grants.c.id == grant_id,
+            staff_grants.c.status == "requested",
+        )
+
+    def _audit_grant(
+        self,
+        conn: sa.Connection,
+        caller: Caller,
+        action: str,
+        grant_id: int,
+        details: dict[str, Any],
+        ip: str,
+    ) -> None:
+        """Both sides keep the record: this tenant's log and the platform's."""
+        for tenant_id in {self.tenant_id, _platform_tenant_id(conn)} - {None}:
+            audit(conn, tenant_id, caller.actor, action, target=f"grant:{grant_id}",
+                  details=details | {"tenant_id": self.tenant_id}, ip=ip,
+                  actor_user_id=caller.user_id, via_grant_id=caller.grant_id)  # fmt: skip
+
+
+def request_grant(
+    engine: Engine,
+    staff: Caller,
+    *,
+    tenant_code: str,
+    scopes: list[str],
+    hours: int,
+    reason: str,
+    ip: str,
+) -> dict[str, Any]:
+    """Platform staff ask a tenant for a grant: it waits, unusable, for the tenant's owner
+    or an admin to approve it (``TenantAccounts.approve_grant``)."""
+    if staff.user_id is None:
+        raise Forbidden("only a signed-in staff member may ask for a grant")
+    now = utcnow()
+    with atomic(engine) as conn:
+        tenant_id = conn.execute(
+            sa.select(tenants.c.id).where(
+                tenants.c.code == tenant_code, tenants.c.code != "platform"
+            )
+        ).scalar()
+        if tenant_id is None:
+            raise NotFound(f"no tenant {tenant_code}", field="tenant")
+        grant_id = conn.execute(
+            staff_grants.insert().values(
+                tenant_id=tenant_id,
+                staff_user_id=staff.user_id,
+                granted_by=staff.user_id,
+                requested_by=staff.user_id,
+                reason=reason,
+                created_at=now,
+                expires_at=now + timedelta(hours=hours),  # set again on approval
+                status="requested",
+                scopes=sorted(scopes),
+                hours=hours,
+            )
+        ).inserted_primary_key[0]
+        details = {"staff": staff.actor, "tenant_id": tenant_id, "scopes": sorted(scopes),
+                   "hours": hours, "reason": reason}  # fmt: skip
+        for audited in {tenant_id, staff.tenant_id}:
+            audit(conn, audited, staff.actor, "staff_grant.requested", target=f"grant:{grant_id}",
+                  details=details, ip=ip, actor_user_id=staff.user_id)  # fmt: skip
+    return _grants(engine, staff_grants.c.id == grant_id)[0]
+
+
+def grants_of_staff(engine: Engine, staff_user_id: int) -> list[dict[str, Any]]:
+    """A staff member's grants and requests in every tenant."""
+    return _grants(engine, staff_grants.c.staff_user_id == staff_user_id)
+
+
+def _grants(engine: Engine, *conditions: Any) -> list[dict[str, Any]]:
+    now = utcnow()
+    with engine.connect() as conn:
+        rows = (
+            conn.execute(
+                sa.select(staff_grants, users.c.email, tenants.c.code.label("tenant"))
+                .join(users, users.c.id == staff_grants.c.staff_user_id)
+                .join(tenants, tenants.c.id == staff_grants.c.tenant_id)
+                .where(*conditions)
+                .order_by(staff_grants.c.id)
+            )
+            .mappings()
+            .all()
+        )
+    return [_grant_json(r, now) for r in rows]
+
+
+def _not_requested(grant_id: int) -> Conflict:
+    return Conflict(
+        f"grant {grant_id} is not a request waiting for an answer", code="grant_not_requested"
+    )
+
+
+def _platform_tenant_id(conn: sa.Connection) -> int | None:
+    return conn.execute(sa.select(tenants.c.id).where(tenants.c.code == "platform")).scalar()
+
+
+def grant_state(status: str, expires_at: datetime, now: datetime) -> str:
+    """requested, active, declined, revoked, or expired (an active grant past its end)."""
+    return "expired" if status == "active" and expires_at <= now else status
 
 
 def active_grant(engine: Engine, grant_id: int, staff_user_id: int) -> dict[str, Any] | None:
@@ -758,7 +907,7 @@ def active_grant(engine: Engine, grant_id: int, staff_user_id: int) -> dict[str,
                 sa.select(staff_grants).where(
                     staff_grants.c.id == grant_id,
                     staff_grants.c.staff_user_id == staff_user_id,
-                    staff_grants.c.revoked_at.is_(None),
+                    staff_grants.c.status == "active",
                     staff_grants.c.expires_at > now,
                 )
             )
@@ -815,13 +964,21 @@ def _key_json(row: Any) -> dict[str, Any]:
     }
 
 
-def _grant_json(row: Any) -> dict[str, Any]:
+def _grant_json(row: Any, now: datetime) -> dict[str, Any]:
+    requested = row["status"] == "requested"
     return {
         "id": row["id"],
+        "tenant": row["tenant"],
         "staff": row["email"],
+        "status": grant_state(row["status"], row["expires_at"], now),
+        "scopes": list(row["scopes"]),
+        "hours": row["hours"],
+        "requested": row["requested_by"] is not None,
         "reason": row["reason"],
         "created_at": _iso(row["created_at"]),
-        "expires_at": _iso(row["expires_at"]),
+        "approved_at": _iso(row["approved_at"]),
+        "expires_at": None if requested else _iso(row["expires_at"]),
+        "declined_at": _iso(row["declined_at"]),
         "revoked_at": _iso(row["revoked_at"]),
     }
 

@@ -24,7 +24,14 @@ from cangyun.fields import Gtin, Text
 from cangyun.httpapi import ApiError, decode_cursor, encode_cursor, json_body, json_response, page
 from cloud_api.expected import store as expected_store
 from cloud_api.expected.store import MAX_LINES, TenantExpected
-from cloud_api.platform.auth import caller, client_ip, engine, entitlement, requires
+from cloud_api.platform.auth import (
+    caller,
+    client_ip,
+    engine,
+    entitlement,
+    require_direction_in_grant,
+    requires,
+)
 
 bp = Blueprint("expected", __name__)
 
@@ -122,6 +129,8 @@ def add_lines(code: str) -> Response:
     if not all(isinstance(item, Mapping) for item in items):
         raise ApiError(400, "invalid_body", "send a line object or a list of them")
     lines = expected_store.read_lines(items, indexed=many)
+    for direction in sorted({line["direction"] for line in lines}):
+        require_direction_in_grant(direction)  # a staff session: inbound / outbound scope
     held = entitlement()
     expected_store.require_features(lines, held.features, held.edition)
     created = expected.add(code, lines, caller(), client_ip(), indexed=many)

@@ -4,6 +4,11 @@
 API-key scopes), then the tenant's IP allow-list, then "password expired: change it first".
 A route then states what it needs in one line: ``@requires("customers:write")``; the
 licensing work adds ``@feature("secondary_development")`` the same way.
+
+A platform staff session inside a tenant (代运营, ``Caller.grant_id``) may in addition only
+call routes that state a permission, only within its grant's scopes
+(``security.grant_permissions``), and only while the tenant holds the managed-operations
+add-on; staff signed in as themselves reach no tenant route at all.
 """
 
 from __future__ import annotations
@@ -70,6 +75,51 @@ def identify_caller() -> None:
             "your password has expired; change it with POST /api/v1/auth/password",
         )
     g.caller = found
+    if found.grant_id is not None:
+        _grant_session_may_go_on()
+
+
+# What a staff session (代运营) may call beyond routes that state a permission.
+GRANT_SESSION_ALLOWED = {"api.accounts.me", "api.accounts.logout"}
+MANAGED_OPERATIONS = "managed_operations"
+
+
+def _grant_session_may_go_on() -> None:
+    """Every request of a staff session: the tenant still holds the managed-operations
+    add-on, and the route is one that states a permission (checked against the grant's
+    scopes by ``requires``); anything else is outside every grant."""
+    if request.endpoint != "api.accounts.logout":  # ending a session needs nothing
+        if MANAGED_OPERATIONS not in entitlement().add_ons:
+            raise ApiError(
+                403,
+                "add_on_required",
+                f"the tenant no longer holds the {MANAGED_OPERATIONS} value-added service;"
+                " staff sessions need it",
+                {"add_on": MANAGED_OPERATIONS},
+            )
+    view = current_app.view_functions.get(request.endpoint or "")
+    if request.endpoint not in GRANT_SESSION_ALLOWED and getattr(view, "permission", None) is None:
+        raise _outside_grant(request.endpoint or "")
+
+
+def _outside_grant(permission: str) -> ApiError:
+    who = caller()
+    return ApiError(
+        403,
+        "outside_grant_scope",
+        f"grant {who.grant_id} ({', '.join(sorted(who.grant_scopes or ())) or 'no scopes'})"
+        f" does not allow {permission.replace(':', ' ')}",
+        {"permission": permission, "scopes": sorted(who.grant_scopes or ())},
+    )
+
+
+def require_direction_in_grant(direction: str) -> None:
+    """For a staff session, the grant must carry the scope of goods going ``direction``
+    (inbound for an ASN line, outbound for a shipment line); any other caller passes."""
+    who = caller()
+    scope = security.DIRECTION_SCOPES[direction]
+    if who.grant_id is not None and scope not in (who.grant_scopes or ()):
+        raise _outside_grant(scope)
 
 
 def requires(permission: str) -> Callable[[F], F]:
@@ -81,6 +131,14 @@ def requires(permission: str) -> Callable[[F], F]:
         @functools.wraps(view)
         def wrapper(*args: Any, **kwargs: Any) -> Any:
             who = caller()
+            if who.role == security.PLATFORM_STAFF and who.grant_id is None:
+                # Staff see and change a tenant's data only inside a grant (POST /staff/act).
+                raise ApiError(
+                    403,
+                    "no_grant",
+                    "platform staff act in a tenant only through a grant: POST /api/v1/staff/act",
+                    {"permission": permission},
+                )
             if not security.allowed(who.role, permission, who.scopes):
                 raise ApiError(
                     403,
@@ -89,12 +147,35 @@ def requires(permission: str) -> Callable[[F], F]:
                     f"may not {permission.replace(':', ' ')}",
                     {"permission": permission},
                 )
+            if who.grant_scopes is not None and permission not in security.grant_permissions(
+                who.grant_scopes
+            ):
+                raise _outside_grant(permission)
             return view(*args, **kwargs)
 
         wrapper.permission = permission  # type: ignore[attr-defined]
         return wrapper  # type: ignore[return-value]
 
     return decorate
+
+
+def platform_staff_only(view: F) -> F:
+    """Platform staff signed in as themselves (their own tenant, no grant session)."""
+
+    @functools.wraps(view)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        who = caller()
+        if who.role != security.PLATFORM_STAFF or who.tenant != "platform" or who.grant_id:
+            raise ApiError(
+                403,
+                "forbidden",
+                "only platform staff may do this",
+                {"permission": "platform_staff"},
+            )
+        return view(*args, **kwargs)
+
+    wrapper.permission = "platform_staff"  # type: ignore[attr-defined]
+    return wrapper  # type: ignore[return-value]
 
 
 def entitlement() -> Any:

@@ -32,6 +32,7 @@ class Caller:
     scopes: frozenset[str] | None
     password_expired: bool
     grant_id: int | None
+    grant_scopes: frozenset[str] | None = None  # a staff session: its grant's scopes
 
 
 def audit(
