@@ -58,15 +58,15 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "developer": _READ_ALL | {"api_keys:manage", "webhooks:manage"},
     # Managed operations (代运营): at most inbound/outbound work and statistics, never
     # accounts; a staff session gets only what its grant's scopes add up to (GRANT_SCOPES).
-    PLATFORM_STAFF: _READ_ALL | {"tasks:write", "expected:write"},
+    PLATFORM_STAFF: _READ_ALL | {"customers:write", "tasks:write", "expected:write"},
 }  # fmt: skip
 ALL_PERMISSIONS = frozenset().union(*PERMISSIONS.values())
 
 # What a grant's scopes let a staff session do inside the tenant. ``inbound`` and ``outbound``
 # share expected:write; the expected-goods route also checks each line's direction against
-# them (``DIRECTION_SCOPES``).
+# them (``DIRECTION_SCOPES``). The cargo owners (customers) the goods belong to come with them.
 _ON_BEHALF = frozenset({"expected:write", "expected:read", "warehouses:read", "tasks:write",
-                        "tasks:read"})  # fmt: skip
+                        "tasks:read", "customers:read", "customers:write"})  # fmt: skip
 GRANT_SCOPES: dict[str, frozenset[str]] = {
     "read": _READ_ALL,  # the tenant's data and statistics
     "inbound": _ON_BEHALF,  # ASN lines (receipts) on the tenant's behalf

@@ -173,7 +173,8 @@ def test_a_staff_session_does_only_what_its_grant_scopes_allow(tenant):
     refused(tenant.expect(acting, [SHIPMENT, {**ASN, "sscc": "069123456789012357"}]), 403,
             "outside_grant_scope")  # fmt: skip
     refused(tenant.call("GET", "/stock", acting), 403, "outside_grant_scope")
-    refused(tenant.call("GET", "/customers", acting), 403, "outside_grant_scope")
+    refused(tenant.call("GET", "/movements", acting), 403, "outside_grant_scope")
+    refused(tenant.call("GET", "/usage", acting), 403, "outside_grant_scope")
     refused(tenant.call("GET", "/users", acting), 403, "forbidden")  # never accounts
     refused(tenant.call("POST", "/staff/act", acting, {"grant_id": 1}), 403, "outside_grant_scope")
 
