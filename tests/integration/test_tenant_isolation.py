@@ -58,7 +58,13 @@ EXAMPLES: dict[tuple[str, str], Any] = {
     },
     ("patch", "/api/v1/users/{user_id}"): {"role": "viewer", "name": "hijacked"},
     ("post", "/api/v1/api-keys"): {"name": B_MARK, "scopes": ["movements:read"]},
-    ("post", "/api/v1/staff-grants"): {"staff_email": "ops@cangyun.cn", "hours": 1},
+    ("post", "/api/v1/staff-grants"): {
+        "staff_email": "ops@cangyun.cn",
+        "hours": 1,
+        "scopes": ["read"],
+    },
+    # Staff ask a tenant for a grant; B, a tenant's owner, may not ask for A's (403, below).
+    ("post", "/api/v1/platform/grant-requests"): {"tenant": "{a.tenant_code}", "scopes": ["read"]},
     ("post", "/api/v1/staff/act"): {"grant_id": "{a.grant_id}"},
     ("post", "/api/v1/customers"): {"code": "B-CUST", "name": B_MARK},
     ("post", "/api/v1/customers/import"): "code,name\nB-CSV,乙方导入\n",
@@ -114,6 +120,8 @@ BODY_REFERENCES_A = {
 STAFF_ONLY = {
     ("get", "/api/v1/platform/orders"): 403,
     ("post", "/api/v1/platform/orders/{order_id}/confirm"): 403,
+    ("get", "/api/v1/platform/grants"): 403,
+    ("post", "/api/v1/platform/grant-requests"): 403,
 }
 # Operations a gateway calls, proving itself by signature: B's forgery is refused.
 SIGNED = {("post", "/api/v1/payments/wechatpay/notify"): 401}
@@ -286,6 +294,7 @@ def two_tenants(database_url, tmp_path):
     a.ids = populate(cloud, a_owner["token"], A_MARK, "a")
     populate(cloud, b_owner["token"], B_MARK, "b")
     a.ids["token"] = a_owner["token"]
+    a.ids["tenant_code"] = a_owner["tenant"]
     yield cloud, a, b_owner["token"]
     cloud.engine.dispose()
 
