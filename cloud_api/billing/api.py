@@ -11,7 +11,6 @@ An order body is priced by ``catalog.quote``, which keeps the seed's rules and t
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Callable
 from datetime import datetime
 from decimal import Decimal
@@ -24,13 +23,19 @@ from cangyun.apispec import Body, Media, Page, Query, Reply, operation
 from cangyun.fields import Day, Text
 from cangyun.httpapi import ApiError, json_response, page
 from cangyun.timeutil import utcnow
-from cloud_api.accounts.security import PLATFORM_STAFF
 from cloud_api.billing import catalog, licensing, payments, service
 from cloud_api.billing import store as billing_store
 from cloud_api.billing.catalog import PackageSizes
 from cloud_api.billing.payments import WechatPayConfig
 from cloud_api.billing.store import Payer, TenantBilling
-from cloud_api.platform.auth import caller, client_ip, engine, entitlement, requires
+from cloud_api.platform.auth import (
+    caller,
+    client_ip,
+    engine,
+    entitlement,
+    platform_staff_only,
+    requires,
+)
 
 bp = Blueprint("billing", __name__)
 # Gateways call without a bearer token (they prove themselves by signature), so their routes
@@ -315,26 +320,6 @@ def wechatpay_config() -> WechatPayConfig | None:
     return found
 
 
-def platform_staff(view: F) -> F:
-    """Platform staff signed in as themselves (not through a tenant's grant): no tenant role,
-    owner included, may confirm payments or see other tenants' orders."""
-
-    @functools.wraps(view)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        who = caller()
-        if who.role != PLATFORM_STAFF or who.tenant != "platform" or who.grant_id is not None:
-            raise ApiError(
-                403,
-                "forbidden",
-                "only platform staff may do this",
-                {"permission": "platform_staff"},
-            )
-        return view(*args, **kwargs)
-
-    wrapper.permission = "platform_staff"  # type: ignore[attr-defined]
-    return wrapper  # type: ignore[return-value]
-
-
 NO_ORDER = {404: "no such order in this tenant"}
 
 
@@ -415,7 +400,7 @@ PAYMENT_REFUSALS = {
 
 
 @bp.get("/platform/orders")
-@platform_staff
+@platform_staff_only
 @operation(
     "Platform staff: every tenant's orders in one state (default: awaiting payment)",
     query=OrderFilter,
@@ -428,7 +413,7 @@ def list_platform_orders(query: OrderFilter) -> Response:
 
 
 @bp.post("/platform/orders/<int:order_id>/confirm")
-@platform_staff
+@platform_staff_only
 @operation(
     "Platform staff: a bank transfer (对公转账) arrived; activates the package when the amount"
     " is the order's total",
