@@ -21,7 +21,7 @@ from pydantic import Field
 
 from cangyun.apispec import Body, Media, Page, Query, Reply, operation
 from cangyun.fields import Day, Text
-from cangyun.httpapi import ApiError, json_response, page
+from cangyun.httpapi import MAX_ROW_ID, ApiError, json_response, page
 from cangyun.timeutil import utcnow
 from cloud_api.billing import catalog, licensing, payments, service
 from cloud_api.billing import store as billing_store
@@ -87,8 +87,9 @@ class OrderFilter(Query):
         "pending_payment", description="orders in this state"
     )
     limit: int = Field(100, ge=1, le=500, description="page size")
+    # An order id: INTEGER on PostgreSQL, so bounded there, not at what a bigint holds.
     cursor: int | None = Field(
-        None, ge=1, le=2**62, description="the `next` value of the previous page"
+        None, ge=1, le=MAX_ROW_ID, description="the `next` value of the previous page"
     )
 
 
