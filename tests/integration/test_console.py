@@ -8,7 +8,6 @@ import html
 import re
 import shutil
 import subprocess
-import threading
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -19,8 +18,6 @@ from PIL import Image
 
 from cangyun import wire
 from cangyun.movement import MOVEMENT_TYPES
-from cangyun.processes import free_port
-from cangyun.serve import make_server
 from cangyun.timeutil import format_ts, utcnow
 from cloud_api import console, provisioning
 from cloud_api.ledger import store as ledger
@@ -30,6 +27,7 @@ from cloud_api.sites import registry
 from cloud_api.sites.store import ZONE_KINDS
 from tests.support import requires
 from tests.support.cloud import STRONG, Cloud, make_cloud
+from tests.support.serving import serving
 
 ROOT = Path(__file__).resolve().parents[2]
 TEMPLATES = ROOT / "cloud_api" / "templates" / "console"
@@ -529,18 +527,8 @@ def test_every_page_in_real_chromium(tmp_path):
     page = pages / "refused.html"
     page.write_text(offline(refused.get_data(as_text=True)), encoding="utf-8")
     chromium_screenshot(page.as_uri(), SCREENSHOTS / "warehouse-refused-en.png", profile)
-    port = free_port()
-    server = make_server(cloud.app, "127.0.0.1", port, threads=2)
-    server.prepare()
-    thread = threading.Thread(target=server.serve, daemon=True)
-    thread.start()
-    try:
-        chromium_screenshot(
-            f"http://127.0.0.1:{port}/console/login", SCREENSHOTS / "login-zh.png", profile
-        )
-    finally:
-        server.stop()
-        thread.join(timeout=10)
+    with serving(cloud.app) as base:
+        chromium_screenshot(f"{base}/console/login", SCREENSHOTS / "login-zh.png", profile)
 
 
 def test_times_are_the_tenants_wall_clock_not_utc(cloud):

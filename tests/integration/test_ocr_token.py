@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import io
 import json
-import threading
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -19,10 +18,9 @@ from click.testing import CliRunner
 from PIL import Image
 
 from cangyun.cli import main
-from cangyun.processes import free_port
-from cangyun.serve import make_server
 from ocr_service.app import create_app as create_ocr
 from ocr_service.engine import ScanEngine
+from tests.support.serving import serving
 
 TOKEN = "ocr-test-token-5f1c2a"
 
@@ -35,16 +33,8 @@ def blank_jpeg() -> bytes:
 
 @pytest.fixture(scope="module")
 def ocr_url() -> Iterator[str]:
-    port = free_port()
-    server = make_server(create_ocr(ScanEngine(), token=TOKEN), "127.0.0.1", port, threads=2)
-    server.prepare()
-    thread = threading.Thread(target=server.serve, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.stop()
-        thread.join(timeout=10)
+    with serving(create_ocr(ScanEngine(), token=TOKEN)) as url:
+        yield url
 
 
 def post_scan(url: str, headers: dict[str, str]) -> tuple[int, dict]:

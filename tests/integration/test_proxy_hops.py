@@ -7,7 +7,6 @@ peer (127.0.0.1) and X-Forwarded-For is an ordinary header a client may forge.
 from __future__ import annotations
 
 import json
-import threading
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -15,10 +14,9 @@ from contextlib import contextmanager
 from dataclasses import replace
 from typing import Any
 
-from cangyun.processes import free_port
-from cangyun.serve import make_server
 from cloud_api.app import create_app
 from tests.support.cloud import STRONG
+from tests.support.serving import serving
 
 
 @contextmanager
@@ -26,17 +24,8 @@ def served(cloud: Any, trusted_proxies: int) -> Iterator[str]:
     settings = replace(
         cloud.settings, cloud=replace(cloud.settings.cloud, trusted_proxies=trusted_proxies)
     )
-    app = create_app(settings, {"CHECK_RESPONSES": True}, engine=cloud.engine)
-    port = free_port()
-    server = make_server(app, "127.0.0.1", port, threads=2)
-    server.prepare()
-    thread = threading.Thread(target=server.serve, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.stop()
-        thread.join(timeout=10)
+    with serving(create_app(settings, {"CHECK_RESPONSES": True}, engine=cloud.engine)) as base:
+        yield base
 
 
 def call(
