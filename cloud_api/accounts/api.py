@@ -516,6 +516,11 @@ def put_policy(body: PolicyChange) -> Response:
     responses={200: Page[AuditEntry]},
 )
 def get_audit(query: AuditFilter) -> Response:
+    return _audit_page(query)
+
+
+def _audit_page(query: AuditFilter) -> Response:
+    """The caller's tenant's log; for staff signed in as themselves, the platform's own."""
     total, items, last = tenant_accounts().audit_entries(
         before_id=query.cursor, limit=query.limit, action=query.action or None
     )
@@ -716,6 +721,18 @@ def my_grants() -> Response:
     user_id = caller().user_id
     items = accounts.grants_of_staff(engine(), user_id) if user_id is not None else []
     return json_response(page(len(items), items, None))
+
+
+@bp.get("/platform/audit")
+@platform_staff_only
+@operation(
+    "Platform staff: the platform's own audit log, newest first (payments settled, repeated"
+    " or refused, gateway notifications refused, staff grants asked for and answered)",
+    query=AuditFilter,
+    responses={200: Page[AuditEntry], 403: "not platform staff"},
+)
+def platform_audit(query: AuditFilter) -> Response:
+    return _audit_page(query)
 
 
 @bp.post("/staff/act")

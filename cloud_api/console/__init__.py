@@ -7,8 +7,10 @@ cookie, only bearer tokens.
 
 One blueprint, ``bp``, with its pages in a module per area: ``session`` (the cookie, CSRF,
 language, permissions, error page), ``signin``, ``overview`` (dashboard, devices, audit),
-``people`` (users, security policy), ``customers`` and ``warehouses``. Every page registers on
-``bp``, so endpoints stay ``console.<function>``.
+``people`` (users, security policy), ``customers``, ``warehouses``, ``grants`` (a tenant's 代运营
+grants to platform staff) and ``platform`` (平台运营: the staff's own pages, for platform staff
+signed in as themselves only). Every page registers on ``bp``, so endpoints stay
+``console.<function>``.
 """
 
 from __future__ import annotations
@@ -23,6 +25,9 @@ CUSTOMERS_PAGE = 50
 NOTES_SHOWN = 20
 TIMELINE_PAGE = 50
 LOCATIONS_PAGE = 100
+TENANTS_PAGE = 25  # 平台运营: tenants, each with its packages
+PLATFORM_ORDERS_PAGE = 50
+PLATFORM_AUDIT_PAGE = 50
 
 
 def register(app: Flask) -> None:
@@ -34,7 +39,15 @@ def register(app: Flask) -> None:
 
 
 # The page modules register their routes on bp, so they are imported once it exists.
-from cloud_api.console import customers, overview, people, signin, warehouses  # noqa: E402, F401
+from cloud_api.console import (  # noqa: E402, F401
+    customers,
+    grants,
+    overview,
+    people,
+    platform,
+    signin,
+    warehouses,
+)
 from cloud_api.console.session import ERROR_TEXTS  # noqa: E402
 
 __all__ = [
@@ -42,6 +55,9 @@ __all__ = [
     "ERROR_TEXTS",
     "LOCATIONS_PAGE",
     "NOTES_SHOWN",
+    "PLATFORM_AUDIT_PAGE",
+    "PLATFORM_ORDERS_PAGE",
+    "TENANTS_PAGE",
     "TIMELINE_PAGE",
     "bp",
     "register",

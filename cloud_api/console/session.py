@@ -22,6 +22,7 @@ from cloud_api.platform.tenancy import Caller
 from cloud_api.sites import registry
 
 COOKIE = "cy_session"
+PLATFORM_TENANT = "platform"  # platform staff's own tenant (cangyun cloud staff add)
 ERROR_TEXTS = {400: "bad_request", 403: "forbidden", 404: "not_found", 405: "bad_request"}
 
 
@@ -45,6 +46,7 @@ def _helpers() -> dict[str, Any]:
         "csrf": csrf_token,
         "who": getattr(g, "console_caller", None),
         "can": can,
+        "is_staff": is_staff,
         "lang_url": _lang_url,
         "time_zone": _tenant_zone,
     }
@@ -83,8 +85,25 @@ def _lang_url(chosen: str) -> str:
 
 
 def can(permission: str) -> bool:
+    """As ``platform.auth.requires``: staff signed in as themselves see no tenant page (they
+    have their own, ``is_staff``), and a staff session is held to its grant's scopes."""
     who: Caller | None = getattr(g, "console_caller", None)
-    return who is not None and security.allowed(who.role, permission, who.scopes)
+    if who is None or (who.role == security.PLATFORM_STAFF and who.grant_id is None):
+        return False
+    if not security.allowed(who.role, permission, who.scopes):
+        return False
+    return who.grant_scopes is None or permission in security.grant_permissions(who.grant_scopes)
+
+
+def is_staff() -> bool:
+    """Platform staff signed in as themselves: the staff pages (平台运营) are theirs alone."""
+    who: Caller | None = getattr(g, "console_caller", None)
+    return (
+        who is not None
+        and who.role == security.PLATFORM_STAFF
+        and who.tenant == PLATFORM_TENANT
+        and who.grant_id is None
+    )
 
 
 @bp.before_request
@@ -107,6 +126,9 @@ def _load_session() -> Response | None:
     # An expired password can only be changed (the API refuses the same way).
     if found.password_expired and request.endpoint not in ("console.password", "console.logout"):
         return redirect(url_for("console.password", lang=lang()))
+    # Staff have no tenant dashboard: their home is the platform's overview.
+    if request.endpoint == "console.dashboard" and is_staff():
+        return redirect(url_for("console.platform_home"))
     return None
 
 
@@ -127,11 +149,20 @@ def _error_page(exc: HTTPException) -> Any:
     status = exc.code or 500
     if status < 400:
         return exc
-    message = i18n.text(ERROR_TEXTS.get(status, "bad_request"), lang())
+    key = ERROR_TEXTS.get(status, "bad_request")
+    if status == 403 and is_staff():
+        key = "staff_not_tenant_pages"  # say why, and where their pages are
+    message = i18n.text(key, lang())
     return render_template("console/error.html", status=status, message=message), status
 
 
 def require(permission: str) -> Caller:
     if not can(permission):
+        abort(403)
+    return g.console_caller
+
+
+def require_staff() -> Caller:
+    if not is_staff():
         abort(403)
     return g.console_caller

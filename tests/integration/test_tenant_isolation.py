@@ -122,6 +122,7 @@ STAFF_ONLY = {
     ("post", "/api/v1/platform/orders/{order_id}/confirm"): 403,
     ("get", "/api/v1/platform/grants"): 403,
     ("post", "/api/v1/platform/grant-requests"): 403,
+    ("get", "/api/v1/platform/audit"): 403,
 }
 # Operations a gateway calls, proving itself by signature: B's forgery is refused.
 SIGNED = {("post", "/api/v1/payments/wechatpay/notify"): 401}
