@@ -37,12 +37,13 @@ def _missing() -> str | None:
     pick = 1 if lang() == "en" else 0
     add_on = next(s[1 + pick] for s in catalog.VALUE_ADDED_SERVICES if s[0] == MANAGED_OPERATIONS)
     if FEATURE not in held.features:
-        editions = "、" if pick == 0 else ", "
-        offered = editions.join(
+        names = [
             catalog.EDITION_NAMES[code][pick]
             for code in catalog.EDITION_ORDER
             if FEATURE in catalog.EDITION_FEATURES[code]
-        )
+        ]
+        comma, either = ("、", "或") if pick == 0 else (", ", " or ")
+        offered = either.join(filter(None, [comma.join(names[:-1]), names[-1]]))
         current = catalog.EDITION_NAMES[held.edition][pick] if held.edition else None
         key = "grants_need_edition" if current else "grants_need_any_edition"
         return i18n.text(key, lang(), edition=current, editions=offered, add_on=add_on)

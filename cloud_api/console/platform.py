@@ -133,7 +133,7 @@ def _refusal(exc: DomainError) -> str:
     """The refusal's code in the reader's words, then what it said exactly (the amounts)."""
     if not i18n.has(exc.code):
         return exc.message
-    return f"{i18n.text(exc.code, lang())}: {exc.message}"
+    return f"{i18n.text(exc.code, lang())} ({exc.message})"
 
 
 def _orders_page(*, refused: tuple[int, str] | None = None, status: int = 200) -> tuple[str, int]:

@@ -193,11 +193,11 @@ TEXTS: dict[str, tuple[str, str]] = {
     "no_labels": ("没有符合条件的库位，无需打印", "No locations match; nothing to print"),
     "movements_by_warehouse": ("各仓今日作业", "Movements today by warehouse"),
     # 平台运营: the platform staff's own pages
-    "platform_home": ("平台概览", "Platform overview"),
+    "platform_home": ("平台概览", "Overview"),
     "platform_tenants": ("租户", "Tenants"),
-    "platform_orders": ("待确认订单", "Orders awaiting payment"),
-    "platform_grants": ("代运营授权", "Managed-operations grants"),
-    "platform_audit": ("平台审计", "Platform audit log"),
+    "platform_orders": ("待确认订单", "Orders to confirm"),
+    "platform_grants": ("代运营授权", "Grants"),
+    "platform_audit": ("平台审计", "Audit log"),
     "staff_not_tenant_pages": (
         "平台员工只能通过租户批准的代运营授权查看租户数据",
         "Platform staff see a tenant's data only through a grant the tenant approved",
@@ -210,7 +210,7 @@ TEXTS: dict[str, tuple[str, str]] = {
     "no_edition": ("未购买", "none bought"),
     "add_ons": ("增值服务", "Add-ons"),
     "packages": ("套餐（剩余 · 到期）", "Packages (left · until)"),
-    "open_orders": ("待付订单", "Orders awaiting payment"),
+    "open_orders": ("待付订单", "Open orders"),
     "tenant_search_hint": ("按租户编码或名称搜索", "Search by tenant code or name"),
     "unit_tonne_day": ("吨·天", "tonne-days"),
     "unit_piece": ("件", "pieces"),
@@ -224,6 +224,9 @@ TEXTS: dict[str, tuple[str, str]] = {
     "bank_reference": ("银行流水号", "Bank reference"),
     "amount_received": ("到账金额（元）", "Amount received (yuan)"),
     "confirm_payment": ("确认收款", "Confirm payment"),
+    "confirm": ("确认", "Confirm"),
+    "ph_bank_reference": ("银行流水号", "Bank ref. no."),
+    "ph_amount": ("到账金额", "Amount"),
     "orders_hint": (
         "对照银行流水确认对公转账：附言参考号对应订单，到账金额须与应付金额一致",
         "Confirm a bank transfer from the statement: its reference names the order and the"
@@ -234,8 +237,8 @@ TEXTS: dict[str, tuple[str, str]] = {
         "Order #{id} is paid; its package is active",
     ),
     "amount_mismatch": (
-        "到账金额与订单应付金额不符，未确认",
-        "Not the order's total; nothing confirmed",
+        "到账金额与订单应付金额不符，未确认收款",
+        "The amount received is not the order's total; nothing was confirmed",
     ),
     "already_paid": ("该订单已付款", "This order is already paid"),
     "order_cancelled": ("订单已取消，不能付款", "The order is cancelled and cannot be paid"),

@@ -159,7 +159,7 @@ def test_platform_lists_page_and_filter(cloud, monkeypatch):
     assert "共 2 条" in found and made[1]["tenant"] not in found
     assert "共 1 条" in staff.get("/console/platform/tenants?q=BRIGHT")
     assert "暂无" in staff.get("/console/platform/tenants?q=nobody%25")
-    assert "platform" not in re.findall(r'<td class="mono">([^<]*)</td>', first)
+    assert "platform" not in re.findall(r'<td class="mono nowrap">([^<]*)</td>', first)
 
     page = staff.get("/console/platform/orders")
     assert f"#{orders[2]['id']}" in page and f"#{orders[0]['id']}" not in page
