@@ -12,6 +12,7 @@ from cangyun.httpapi import json_response
 from cloud_api.accounts import api as accounts
 from cloud_api.billing import api as billing
 from cloud_api.crm import api as crm
+from cloud_api.custom_services import api as custom_services
 from cloud_api.expected import api as expected
 from cloud_api.integrations import api as integrations
 from cloud_api.ledger import api as ledger
@@ -21,7 +22,18 @@ from cloud_api.platform.auth import identify_caller
 from cloud_api.platform.openapi import spec
 from cloud_api.sites import api as sites
 
-FEATURES = (ledger, accounts, crm, sites, expected, integrations, billing, operations, messaging)
+FEATURES = (
+    ledger,
+    accounts,
+    crm,
+    sites,
+    expected,
+    integrations,
+    billing,
+    custom_services,
+    operations,
+    messaging,
+)
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 bp.before_request(identify_caller)

@@ -49,6 +49,9 @@ Edition = Literal[catalog.EDITION_ORDER]  # type: ignore[valid-type]
 AddOn = Literal[catalog.VALUE_ADDED_CODES]  # type: ignore[valid-type]
 BillingMode = Literal[tuple(catalog.UNITS)]  # type: ignore[valid-type]
 Unit = Literal[tuple(catalog.UNITS.values())]  # type: ignore[valid-type]
+# What an order may carry beyond the catalog: an accepted custom-service quote.
+OrderMode = Literal[(*catalog.UNITS, catalog.QUOTED)]  # type: ignore[valid-type]
+OrderUnit = Literal[(*catalog.UNITS.values(), catalog.SERVICE)]  # type: ignore[valid-type]
 
 
 # --- bodies and queries -----------------------------------------------------------------
@@ -176,8 +179,8 @@ class Order(Reply):
     id: int
     edition: Edition | None
     add_on: AddOn | None
-    billing_mode: BillingMode
-    unit: Unit
+    billing_mode: OrderMode = Field(description="quoted: an accepted custom-service quote")
+    unit: OrderUnit
     area: Literal["le_100", "gt_100"] | None
     business_area_m2: float | None
     quantity: int

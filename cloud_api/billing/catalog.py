@@ -57,6 +57,9 @@ MODE_NAMES = {
     "item": ("按 ITEM（件数）", "by item (pieces)"),
     "period": ("按周期（年）", "by period (year)"),
 }
+# A custom-service order (定制服务): one piece of work at the price staff quoted; paying it
+# buys no package (cloud_api.custom_services).
+QUOTED, SERVICE = "quoted", "service"
 AREA_LIMIT_M2 = Decimal(100)  # traceability period price: ≤ 100 m² business area or above
 
 
@@ -311,3 +314,8 @@ def catalog_json(sizes: PackageSizes) -> dict[str, Any]:
 
 def _number(value: Decimal) -> int | float:
     return int(value) if value == value.to_integral_value() else float(value)
+
+
+def quoted_service(price_yuan: Decimal) -> Quote:
+    """The order an accepted custom-service quote becomes: one piece of work, its price."""
+    return Quote(None, "custom_services", QUOTED, SERVICE, 1, price_yuan, price_yuan, Decimal(1))

@@ -32,6 +32,7 @@ from cloud_api.billing import catalog
 from cloud_api.billing import usage_store as metering
 from cloud_api.billing.catalog import Quote
 from cloud_api.billing.metering import DayUsage, close, to_tonne_days, windows
+from cloud_api.messaging import store as messaging
 from cloud_api.platform.db import atomic
 from cloud_api.platform.schema import (
     ledger,
@@ -98,41 +99,53 @@ class TenantBilling(TenantStore):
     def create_order(
         self, quote: Quote, area_m2: Decimal | None, caller: Caller, ip: str
     ) -> dict[str, Any]:
-        now = utcnow()
         with atomic(self.engine) as conn:
-            order_id = conn.execute(
-                orders.insert().values(
-                    tenant_id=self.tenant_id,
-                    edition=quote.edition,
-                    add_on=quote.add_on,
-                    billing_mode=quote.billing_mode,
-                    unit=quote.unit,
-                    area=quote.area,
-                    business_area_m2=area_m2,
-                    quantity=quote.quantity,
-                    unit_price_yuan=quote.unit_price_yuan,
-                    total_yuan=quote.total_yuan,
-                    units=quote.units,
-                    status="pending_payment",
-                    created_by=caller.actor,
-                    created_at=now,
-                )
-            ).inserted_primary_key[0]
-            self._audit(
-                conn,
-                caller,
-                "order.created",
-                f"order:{order_id}",
-                {
-                    "edition": quote.edition,
-                    "add_on": quote.add_on,
-                    "billing_mode": quote.billing_mode,
-                    "quantity": quote.quantity,
-                    "total_yuan": str(quote.total_yuan),
-                },
-                ip,
-            )
+            order_id = self.insert_order(conn, quote, area_m2, caller, ip)
         return self.order(order_id)
+
+    def insert_order(
+        self,
+        conn: sa.Connection,
+        quote: Quote,
+        area_m2: Decimal | None,
+        caller: Caller,
+        ip: str,
+    ) -> int:
+        """The order row and its audit entry, inside the caller's transaction (an accepted
+        custom-service quote becomes its order in the same transaction)."""
+        order_id = conn.execute(
+            orders.insert().values(
+                tenant_id=self.tenant_id,
+                edition=quote.edition,
+                add_on=quote.add_on,
+                billing_mode=quote.billing_mode,
+                unit=quote.unit,
+                area=quote.area,
+                business_area_m2=area_m2,
+                quantity=quote.quantity,
+                unit_price_yuan=quote.unit_price_yuan,
+                total_yuan=quote.total_yuan,
+                units=quote.units,
+                status="pending_payment",
+                created_by=caller.actor,
+                created_at=utcnow(),
+            )
+        ).inserted_primary_key[0]
+        self._audit(
+            conn,
+            caller,
+            "order.created",
+            f"order:{order_id}",
+            {
+                "edition": quote.edition,
+                "add_on": quote.add_on,
+                "billing_mode": quote.billing_mode,
+                "quantity": quote.quantity,
+                "total_yuan": str(quote.total_yuan),
+            },
+            ip,
+        )
+        return order_id
 
     def orders(self) -> list[dict[str, Any]]:
         with self.engine.connect() as conn:
@@ -718,6 +731,28 @@ def _activate(
         .where(orders.c.id == row["id"])
         .values(status="paid", paid_at=now, payment_reference=received.reference)
     )
+    if row["billing_mode"] != catalog.QUOTED:
+        _add_package(conn, billing, row, now)
+    else:  # custom work is delivered, not a package: both sides hear it is paid
+        _custom_work_paid(conn, row, now)
+    audit(
+        conn,
+        row["tenant_id"],
+        payer.actor,
+        "order.paid",
+        target=f"order:{row['id']}",
+        details={
+            "payment_reference": received.reference,
+            "amount_yuan": str(received.amount_yuan),
+            "total_yuan": str(row["total_yuan"]),
+        },
+        ip=payer.ip,
+        actor_user_id=payer.user_id,
+    )
+
+
+def _add_package(conn: sa.Connection, billing: TenantBilling, row: Any, now: datetime) -> None:
+    """The package a paid order buys; overage the tenant ran up meanwhile is drawn from it."""
     starts, expires = billing._period(conn, row, now)
     conn.execute(
         packages.insert().values(
@@ -734,21 +769,24 @@ def _activate(
             activated_at=now,
         )
     )
-    audit(
-        conn,
-        row["tenant_id"],
-        payer.actor,
-        "order.paid",
-        target=f"order:{row['id']}",
-        details={
-            "payment_reference": received.reference,
-            "amount_yuan": str(received.amount_yuan),
-            "total_yuan": str(row["total_yuan"]),
-        },
-        ip=payer.ip,
-        actor_user_id=payer.user_id,
-    )
     billing._absorb_overage(conn, row["unit"], now)
+
+
+def _custom_work_paid(conn: sa.Connection, row: Any, now: datetime) -> None:
+    title = f"定制服务订单已付款 Custom-service order paid #{row['id']}"
+    body = f"订单 order {row['id']}: ¥{Decimal(row['total_yuan']):.2f}"
+    for reader in dict.fromkeys([row["tenant_id"], _platform_tenant_id(conn)]):
+        if reader is not None:
+            messaging.queue_message(
+                conn,
+                reader,
+                messaging.CUSTOM_SERVICE,
+                title,
+                body,
+                [str(row["id"])],
+                now,
+                reference=f"order:{row['id']}",
+            )
 
 
 def _record_payment(

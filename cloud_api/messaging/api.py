@@ -15,6 +15,7 @@ from cangyun.timeutil import utcnow
 from cloud_api.messaging.reminders import PERIOD_ENDING, QUOTA_EXHAUSTED, RENEWAL_REMINDER
 from cloud_api.messaging.store import (
     CHANNELS,
+    CUSTOM_SERVICE,
     MESSAGE_TYPE_LABELS,
     MESSAGE_TYPES,
     Subscription,
@@ -80,6 +81,7 @@ class SubscriptionChanges(Body):
     renewal_reminder: SubscriptionChange = _change(RENEWAL_REMINDER)
     quota_exhausted: SubscriptionChange = _change(QUOTA_EXHAUSTED)
     period_ending: SubscriptionChange = _change(PERIOD_ENDING)
+    custom_service: SubscriptionChange = _change(CUSTOM_SERVICE)
 
 
 class SubscribedUser(Reply):
@@ -104,6 +106,7 @@ class Subscriptions(Reply):
     renewal_reminder: SubscriptionView
     quota_exhausted: SubscriptionView
     period_ending: SubscriptionView
+    custom_service: SubscriptionView = Field(description="by email and in-site message only")
 
 
 assert tuple(SubscriptionChanges.model_fields) == MESSAGE_TYPES
@@ -174,7 +177,8 @@ def get_subscriptions() -> Response:
     responses={
         200: Subscriptions,
         400: "no message type in the body",
-        422: "invalid_recipients: a recipient is not an active user of this tenant",
+        422: "invalid_recipients: a recipient is not an active user of this tenant;"
+        " channel_not_offered: SMS for a type without an SMS template",
     },
 )
 def put_subscriptions(body: SubscriptionChanges) -> Response:

@@ -27,6 +27,7 @@ from sqlalchemy.engine import Engine
 
 from cangyun import retry
 from cangyun.errors import Invalid, NotFound
+from cloud_api.accounts.security import PLATFORM_STAFF
 from cloud_api.messaging import reminders
 from cloud_api.messaging.reminders import PeriodCoverage, QuotaSnapshot, Reminder
 from cloud_api.platform.db import atomic, insert_for
@@ -44,12 +45,17 @@ from cloud_api.settings import BillingSection, CloudSettings
 
 log = logging.getLogger(__name__)
 
-MESSAGE_TYPES = reminders.MESSAGE_TYPES
+CUSTOM_SERVICE = "custom_service"  # 定制服务: a request, its quote, messages on it
+MESSAGE_TYPES = (*reminders.MESSAGE_TYPES, CUSTOM_SERVICE)
 MESSAGE_TYPE_LABELS = {
     reminders.RENEWAL_REMINDER: "续费提醒 renewal reminder",
     reminders.QUOTA_EXHAUSTED: "流量包用尽 quota used up",
     reminders.PERIOD_ENDING: "包年到期 yearly package ending",
+    CUSTOM_SERVICE: "定制服务进度 custom service progress",
 }
+# The one approved SMS template ([sms] template_id) is the reminders': other types go by
+# email and in-site message only, whatever their subscription lists.
+SMS_TYPES = reminders.MESSAGE_TYPES
 CHANNELS = ("sms", "email", "in_site")
 OUTBOX_CHANNELS = ("sms", "email")  # in-site messages are rows of their own, always written
 DEFAULT_CHANNELS = ("sms", "email", "in_site")  # the seed: SMS and email by default
@@ -62,12 +68,12 @@ BACKOFF_FLOOR_S = 5.0  # full jitter can draw ~0; a dead server should not eat a
 
 
 class InvalidSubscription(Invalid):
-    """A subscription that names users outside the tenant, or none at all."""
+    """A subscription that names users outside the tenant, or a channel its type lacks."""
 
     code = "invalid_recipients"
 
-    def __init__(self, message: str, field: str) -> None:
-        super().__init__(message, field=field)
+    def __init__(self, message: str, field: str, code: str | None = None) -> None:
+        super().__init__(message, field=field, code=code)
 
 
 @dataclass(frozen=True)
@@ -153,7 +159,7 @@ class TenantMessaging(TenantStore):
             recipients = list(row["recipients"]) if row else owners
             result[message_type] = {
                 "label": MESSAGE_TYPE_LABELS[message_type],
-                "channels": _channels(row["channels"] if row else DEFAULT_CHANNELS),
+                "channels": _channels(row["channels"] if row else DEFAULT_CHANNELS, message_type),
                 "recipients": recipients,
                 "users": [
                     {
@@ -186,6 +192,13 @@ class TenantMessaging(TenantStore):
                 .all()
             )
             for message_type, wanted in changes.items():
+                if "sms" in wanted.channels and message_type not in SMS_TYPES:
+                    raise InvalidSubscription(
+                        f"{message_type} goes by email and in-site message only: the one"
+                        " approved SMS template is the reminders'",
+                        f"{message_type}.channels",
+                        code="channel_not_offered",
+                    )
                 strangers = [uid for uid in wanted.recipients if uid not in members]
                 if strangers:
                     raise InvalidSubscription(
@@ -193,7 +206,7 @@ class TenantMessaging(TenantStore):
                         f"{message_type}.recipients",
                     )
                 values = {
-                    "channels": _channels(wanted.channels),
+                    "channels": _channels(wanted.channels, message_type),
                     "recipients": list(dict.fromkeys(wanted.recipients)),
                     "updated_at": now,
                 }
@@ -214,7 +227,7 @@ class TenantMessaging(TenantStore):
                     mt: {
                         "before": {k: before[mt][k] for k in ("channels", "recipients")},
                         "after": {
-                            "channels": _channels(s.channels),
+                            "channels": _channels(s.channels, mt),
                             "recipients": list(dict.fromkeys(s.recipients)),
                         },
                     }
@@ -503,7 +516,7 @@ def _audience(
         .mappings()
         .first()
     )
-    channels = _channels(row["channels"] if row else DEFAULT_CHANNELS)
+    channels = _channels(row["channels"] if row else DEFAULT_CHANNELS, message_type)
     active = sa.select(users.c.id, users.c.email, users.c.phone).where(
         users.c.tenant_id == tenant_id, users.c.active.is_(True)
     )
@@ -530,6 +543,13 @@ def _audience(
             .mappings()
             .all()
         ]
+    if not people:  # the platform's own tenant has no owner: its staff read its messages
+        people = [
+            dict(r)
+            for r in conn.execute(active.where(users.c.role == PLATFORM_STAFF).order_by(users.c.id))
+            .mappings()
+            .all()
+        ]
     return tuple(c for c in channels if c in OUTBOX_CHANNELS), people
 
 
@@ -546,9 +566,11 @@ def _address(person: dict[str, Any], channel: str, reference: str) -> str | None
         return None
 
 
-def _channels(chosen: Iterable[str]) -> list[str]:
-    """Known channels in a fixed order; in-site is always on."""
+def _channels(chosen: Iterable[str], message_type: str) -> list[str]:
+    """Known channels in a fixed order; in-site is always on, SMS only for the reminders."""
     wanted = set(chosen) | {"in_site"}
+    if message_type not in SMS_TYPES:
+        wanted.discard("sms")
     return [c for c in CHANNELS if c in wanted]
 
 

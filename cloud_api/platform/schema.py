@@ -611,3 +611,46 @@ expected_deliveries = sa.Table(
     sa.Column("version", sa.BigInteger, nullable=False),
     sa.Column("sent_at", UTCDateTime, nullable=False),
 )
+
+# 定制服务: a tenant's request for custom work, staff's quote on it, and the order it became.
+custom_services = sa.Table(
+    "custom_services",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("tenant_id", sa.Integer, sa.ForeignKey("tenants.id"), nullable=False),
+    sa.Column("title", sa.String(120), nullable=False),
+    sa.Column("description", sa.Text, nullable=False),
+    sa.Column("warehouses", sa.JSON, nullable=False),  # warehouse codes it concerns
+    sa.Column("private_deployment", sa.Boolean, nullable=False),
+    sa.Column("contact_name", sa.String(100), nullable=False),
+    sa.Column("contact_phone", sa.String(32), nullable=False),
+    sa.Column("contact_email", sa.String(254), nullable=False),
+    # submitted | quoted | accepted | withdrawn | declined (paid and cancelled: its order's)
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("price_yuan", sa.Numeric(16, 2), nullable=True),
+    sa.Column("scope", sa.Text, nullable=True),  # what the quote covers
+    sa.Column("delivery_working_days", sa.Integer, nullable=True),
+    sa.Column("quote_valid_until", UTCDateTime, nullable=True),
+    sa.Column("quoted_by", sa.String(254), nullable=True),
+    sa.Column("quoted_at", UTCDateTime, nullable=True),
+    sa.Column("order_id", sa.Integer, sa.ForeignKey("orders.id"), nullable=True, unique=True),
+    sa.Column("created_by", sa.String(254), nullable=False),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("updated_at", UTCDateTime, nullable=False),
+    sa.Index("ix_custom_services_tenant_id_id", "tenant_id", "id"),
+    sa.Index("ix_custom_services_status_id", "status", "id"),
+)
+
+# What happened to a request, in order: each state change and each message of either side.
+custom_service_events = sa.Table(
+    "custom_service_events",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("request_id", sa.Integer, sa.ForeignKey("custom_services.id"), nullable=False),
+    sa.Column("side", sa.String(8), nullable=False),  # tenant | platform
+    sa.Column("actor", sa.String(254), nullable=False),
+    sa.Column("action", sa.String(16), nullable=False),  # submitted | quoted | ... | message
+    sa.Column("body", sa.Text, nullable=False, server_default=""),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Index("ix_custom_service_events_request_id_id", "request_id", "id"),
+)

@@ -497,7 +497,13 @@ def test_subscriptions_choose_channels_and_recipients(cloud, smtp, tencent):
     tenant_id = tenant_of(cloud, owner)
     token = owner["token"]
     defaults = cloud.call("GET", "/api/v1/subscriptions", token).get_json()
-    assert set(defaults) == {"renewal_reminder", "quota_exhausted", "period_ending"}
+    assert set(defaults) == {
+        "renewal_reminder",
+        "quota_exhausted",
+        "period_ending",
+        "custom_service",
+    }
+    assert defaults.pop("custom_service")["channels"] == ["email", "in_site"]
     for entry in defaults.values():
         assert entry["default"] is True
         assert entry["channels"] == ["sms", "email", "in_site"]

@@ -108,6 +108,23 @@ EXAMPLES: dict[tuple[str, str], Any] = {
     ("post", "/api/v1/tasks"): {"title": "sneak", "kind": "receive", "warehouse": "{a.warehouse}"},
     ("patch", "/api/v1/tasks/{task_id}"): {"title": "hijacked", "status": "done"},
     ("put", "/api/v1/subscriptions"): {"renewal_reminder": ["site"]},
+    # The body names A's warehouse: B must not learn it exists (404, as for devices).
+    ("post", "/api/v1/custom-services"): {
+        "title": B_MARK,
+        "description": B_MARK,
+        "warehouses": ["{a.warehouse}"],
+        "contact_name": "乙",
+        "contact_email": "b@b.test",
+    },
+    ("post", "/api/v1/custom-services/{request_id}/messages"): {"text": "hijacked"},
+    # Quoting and declining are staff's, and B is not (403, below).
+    ("post", "/api/v1/platform/custom-services/{request_id}/quote"): {
+        "price_yuan": "1.00",
+        "scope": "hijacked",
+        "delivery_working_days": 5,
+    },
+    ("post", "/api/v1/platform/custom-services/{request_id}/decline"): {"reason": "hijacked"},
+    ("post", "/api/v1/platform/custom-services/{request_id}/messages"): {"text": "hijacked"},
 }
 # Operations whose body names A's object: refused exactly as if the object did not exist
 # (a field naming nothing is 422; B is not platform staff, so staff/act stops at 403).
@@ -115,6 +132,7 @@ BODY_REFERENCES_A = {
     ("post", "/api/v1/staff/act"): 403,
     ("post", "/api/v1/devices"): 404,
     ("post", "/api/v1/tasks"): 422,
+    ("post", "/api/v1/custom-services"): 404,
 }
 # Operations of the platform's own staff: B, a tenant's owner, is refused whatever it names.
 STAFF_ONLY = {
@@ -123,6 +141,11 @@ STAFF_ONLY = {
     ("get", "/api/v1/platform/grants"): 403,
     ("post", "/api/v1/platform/grant-requests"): 403,
     ("get", "/api/v1/platform/audit"): 403,
+    ("get", "/api/v1/platform/custom-services"): 403,
+    ("get", "/api/v1/platform/custom-services/{request_id}"): 403,
+    ("post", "/api/v1/platform/custom-services/{request_id}/quote"): 403,
+    ("post", "/api/v1/platform/custom-services/{request_id}/decline"): 403,
+    ("post", "/api/v1/platform/custom-services/{request_id}/messages"): 403,
 }
 # Operations a gateway calls, proving itself by signature: B's forgery is refused.
 SIGNED = {("post", "/api/v1/payments/wechatpay/notify"): 401}
@@ -135,6 +158,7 @@ SHOWS_B = {
     "/api/v1/warehouses",
     "/api/v1/devices",
     "/api/v1/tasks",
+    "/api/v1/custom-services",
     "/api/v1/messages",
     "/api/v1/movements",
     "/api/v1/stock",
@@ -217,6 +241,17 @@ def populate(cloud: Any, token: str, mark: str, prefix: str) -> dict[str, Any]:
         "POST", "/tasks", {"title": mark, "kind": "receive", "warehouse": ids["warehouse"]}
     )["id"]
     ok("POST", "/plugins/cold_chain/enable", status=200)
+    ids["request_id"] = ok(
+        "POST",
+        "/custom-services",
+        {
+            "title": mark,
+            "description": mark,
+            "warehouses": [ids["warehouse"]],
+            "contact_name": mark,
+            "contact_email": f"boss@{prefix}.test",
+        },
+    )["id"]
     tenant_code = ok("GET", "/auth/me", status=200)["tenant"]
     tenant_id = registry.tenant_by_code(cloud.engine, tenant_code)["id"]
     with cloud.engine.begin() as conn:
@@ -250,6 +285,8 @@ def fill(template: Any, a: TenantA) -> Any:
         return a.ids[template[3:-1]]
     if isinstance(template, dict):
         return {k: fill(v, a) for k, v in template.items()}
+    if isinstance(template, list):
+        return [fill(v, a) for v in template]
     return template
 
 
@@ -273,6 +310,7 @@ def concrete_path(path: str, a: TenantA) -> str:
         "message_id",
         "location",
         "line_id",
+        "request_id",
     ):
         path = path.replace("{" + name + "}", str(a.ids[name]))
     assert "{" not in path, f"no identifier of A for {path}"
