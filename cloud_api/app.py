@@ -10,8 +10,10 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 
 from cangyun import apidocs
 from cangyun.httpapi import json_response, register_error_handlers
+from cangyun.settings import SettingsError
 from cloud_api import api, console
 from cloud_api.billing import api as billing_api
+from cloud_api.billing.payments import WechatPayConfig
 from cloud_api.platform.db import make_engine
 from cloud_api.platform.openapi import spec
 from cloud_api.settings import CloudSettings
@@ -34,6 +36,12 @@ def create_app(
         # came from the client and is not believed. X-Forwarded-Host is left alone: the
         # proxy passes Host itself (deploy/nginx.conf).
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=0)  # type: ignore[method-assign]
+    try:
+        # Read at start-up so a wrong key or a missing file stops the cloud here, with the
+        # setting named, rather than failing the first notification with a 500.
+        app.extensions["cangyun.wechatpay"] = WechatPayConfig.from_settings(settings.payment)
+    except (OSError, ValueError) as exc:
+        raise SettingsError(f"[payment] the WeChat Pay settings do not work: {exc}") from exc
     register_error_handlers(app)
     app.register_blueprint(api.bp)
     app.register_blueprint(billing_api.gateways)  # payment notifications: no bearer

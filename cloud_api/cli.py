@@ -132,7 +132,10 @@ def serve(config_path: str | None, port: int | None) -> None:
 
     logs.configure(name="cloud")
     settings = _settings(config_path)
-    app = create_app(settings)
+    try:
+        app = create_app(settings)
+    except SettingsError as exc:
+        raise click.ClickException(str(exc)) from exc
     server = make_server(
         app,
         settings.cloud.host,

@@ -314,14 +314,8 @@ def how_to_pay(order: dict[str, Any]) -> dict[str, Any]:
 
 
 def wechatpay_config() -> WechatPayConfig | None:
-    """Read once per app: the keys do not change while it runs."""
-    found = current_app.extensions.get("cangyun.wechatpay", False)
-    if found is False:
-        settings = current_app.extensions["cangyun.settings"].payment
-        found = current_app.extensions["cangyun.wechatpay"] = WechatPayConfig.from_settings(
-            settings
-        )
-    return found
+    """Read once, when the app starts (cloud_api.app): the keys do not change while it runs."""
+    return current_app.extensions["cangyun.wechatpay"]
 
 
 NO_ORDER = {404: "no such order in this tenant"}

@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
+from cangyun.settings import SettingsError
 from cloud_api.accounts import store as accounts
 from cloud_api.billing import payments
 from cloud_api.platform.schema import audit_log, packages
@@ -357,3 +358,25 @@ def test_with_the_gateway_off_every_notification_is_refused(cloud, gateway):
     assert (refused.status_code, refused.get_json()["error"]["code"]) == (403, "gateway_off")
     assert state(cloud, token, placed["id"]) == ("pending_payment", 0)
     assert [r["code"] for r in refusals(cloud)] == ["gateway_off"]
+
+
+@pytest.mark.parametrize(
+    ("change", "named"),
+    [
+        ({"wechatpay_apiv3_key": "too-short"}, "32 bytes"),
+        ({"wechatpay_public_key_file": "/nonexistent/wechatpay.pem"}, "wechatpay.pem"),
+        ({"wechatpay_public_key_file": ""}, "public_key_file"),
+    ],
+)
+def test_a_gateway_that_cannot_work_stops_the_cloud_at_start(
+    tmp_path, database_url, gateway, change, named
+):
+    """Not a 500 on the first notification: the cloud refuses to start and names the setting."""
+    good = {
+        "wechatpay_mchid": MCHID,
+        "wechatpay_apiv3_key": gateway.apiv3_key.decode(),
+        "wechatpay_public_key_file": str(gateway.write_public_key(tmp_path / "ok.pem")),
+    }
+    with pytest.raises(SettingsError, match=named) as refused:
+        make_cloud(tmp_path, database_url, payment=PaymentSection(**(good | change)))
+    assert "[payment]" in str(refused.value)
