@@ -276,7 +276,9 @@ class Grant(Reply):
     id: int
     tenant: str
     staff: str
-    status: Literal["requested", "active", "declined", "revoked", "expired"]
+    status: Literal[
+        "requested", "active", "declined", "revoked", "withdrawn", "expired", "lapsed"
+    ] = Field(description="lapsed: a request unanswered for 7 days; withdrawn: taken back by staff")
     scopes: list[str]
     hours: int
     requested: bool = Field(description="asked for by the staff member (else offered)")
@@ -709,6 +711,17 @@ def request_grant(body: GrantRequest) -> Response:
         ip=client_ip(),
     )
     return json_response(grant, 201)
+
+
+@bp.delete("/platform/grant-requests/<int:grant_id>")
+@platform_staff_only
+@operation(
+    "Platform staff: take back a request of mine still waiting for an answer",
+    responses={204: "withdrawn", 403: "not platform staff", 404: "no such request of mine"},
+)
+def withdraw_grant_request(grant_id: int) -> Response:
+    accounts.withdraw_request(engine(), caller(), grant_id, client_ip())
+    return Response(status=204)
 
 
 @bp.get("/platform/grants")

@@ -799,6 +799,7 @@ class TenantAccounts(TenantStore):
             staff_grants.c.tenant_id == self.tenant_id,
             staff_grants.c.id == grant_id,
             staff_grants.c.status == "requested",
+            staff_grants.c.created_at > utcnow() - REQUEST_LAPSES_AFTER,
         )
 
     def _audit_grant(
@@ -862,6 +863,29 @@ def request_grant(
     return _grants(engine, staff_grants.c.id == grant_id)[0]
 
 
+def withdraw_request(engine: Engine, staff: Caller, grant_id: int, ip: str) -> None:
+    """Staff take back a request of theirs still waiting for an answer."""
+    with atomic(engine) as conn:
+        row = conn.execute(
+            sa.select(staff_grants.c.tenant_id).where(
+                staff_grants.c.id == grant_id,
+                staff_grants.c.staff_user_id == staff.user_id,
+                staff_grants.c.status == "requested",
+            )
+        ).first()
+        if row is None:
+            raise NotFound(f"no request {grant_id} of yours waiting for an answer")
+        conn.execute(
+            staff_grants.update()
+            .where(staff_grants.c.id == grant_id)
+            .values(status="withdrawn", declined_at=utcnow())
+        )
+        for audited in {row.tenant_id, staff.tenant_id}:
+            audit(conn, audited, staff.actor, "staff_grant.withdrawn", target=f"grant:{grant_id}",
+                  details={"tenant_id": row.tenant_id}, ip=ip,
+                  actor_user_id=staff.user_id)  # fmt: skip
+
+
 def grants_of_staff(engine: Engine, staff_user_id: int) -> list[dict[str, Any]]:
     """A staff member's grants and requests in every tenant."""
     return _grants(engine, staff_grants.c.staff_user_id == staff_user_id)
@@ -894,9 +918,18 @@ def _platform_tenant_id(conn: sa.Connection) -> int | None:
     return conn.execute(sa.select(tenants.c.id).where(tenants.c.code == "platform")).scalar()
 
 
-def grant_state(status: str, expires_at: datetime, now: datetime) -> str:
-    """requested, active, declined, revoked, or expired (an active grant past its end)."""
-    return "expired" if status == "active" and expires_at <= now else status
+# A request nobody answered in a week is stale: staff ask again if they still need it.
+REQUEST_LAPSES_AFTER = timedelta(days=7)
+
+
+def grant_state(status: str, expires_at: datetime, created_at: datetime, now: datetime) -> str:
+    """requested, active, declined, revoked, withdrawn, expired (an active grant past its
+    end) or lapsed (a request unanswered for REQUEST_LAPSES_AFTER)."""
+    if status == "active" and expires_at <= now:
+        return "expired"
+    if status == "requested" and created_at + REQUEST_LAPSES_AFTER <= now:
+        return "lapsed"
+    return status
 
 
 def active_grant(engine: Engine, grant_id: int, staff_user_id: int) -> dict[str, Any] | None:
@@ -970,7 +1003,7 @@ def _grant_json(row: Any, now: datetime) -> dict[str, Any]:
         "id": row["id"],
         "tenant": row["tenant"],
         "staff": row["email"],
-        "status": grant_state(row["status"], row["expires_at"], now),
+        "status": grant_state(row["status"], row["expires_at"], row["created_at"], now),
         "scopes": list(row["scopes"]),
         "hours": row["hours"],
         "requested": row["requested_by"] is not None,

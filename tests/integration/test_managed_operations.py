@@ -15,7 +15,7 @@ from cangyun import wire
 from cangyun.timeutil import format_ts, utcnow
 from cloud_api.accounts import store as accounts
 from cloud_api.ledger.ingest import IngestService
-from cloud_api.platform.schema import audit_log, packages, tenants
+from cloud_api.platform.schema import audit_log, packages, staff_grants, tenants
 from tests.support.cloud import STRONG
 
 OPS = "ops@cangyun.cn"
@@ -242,6 +242,38 @@ def test_a_declined_request_cannot_be_used_or_answered_again(tenant):
     refused(tenant.call("DELETE", f"/staff-grants/{asked['id']}"), 404, "not_found")
     actions = [e["action"] for e in audit_of(tenant.cloud.engine, "platform")]
     assert "staff_grant.declined" in actions
+
+
+def test_staff_withdraw_a_request_and_an_unanswered_one_lapses(tenant):
+    asked = tenant.ask(["read"]).get_json()
+    other = tenant.cloud.staff_token()  # another staff member cannot take it back
+    refused(
+        tenant.call("DELETE", f"/platform/grant-requests/{asked['id']}", other), 404, "not_found"
+    )
+    gone = tenant.call("DELETE", f"/platform/grant-requests/{asked['id']}", tenant.staff)
+    assert gone.status_code == 204
+    refused(tenant.call("POST", f"/staff-grants/{asked['id']}/approve"), 409, "grant_not_requested")
+    mine = tenant.call("GET", "/platform/grants", tenant.staff).get_json()["items"]
+    assert [g["status"] for g in mine if g["id"] == asked["id"]] == ["withdrawn"]
+    refused(
+        tenant.call("DELETE", f"/platform/grant-requests/{asked['id']}", tenant.staff),
+        404,
+        "not_found",
+    )
+
+    stale = tenant.ask(["read"]).get_json()
+    with tenant.cloud.engine.begin() as conn:  # asked eight days ago, never answered
+        conn.execute(
+            staff_grants.update()
+            .where(staff_grants.c.id == stale["id"])
+            .values(created_at=utcnow() - timedelta(days=8))
+        )
+    listed = tenant.call("GET", "/staff-grants").get_json()["items"]
+    assert [g["status"] for g in listed if g["id"] == stale["id"]] == ["lapsed"]
+    refused(tenant.call("POST", f"/staff-grants/{stale['id']}/approve"), 409, "grant_not_requested")
+    refused(tenant.act(stale["id"]), 403, "no_grant")
+    actions = [e["action"] for e in audit_of(tenant.cloud.engine, tenant.code)]
+    assert "staff_grant.withdrawn" in actions
 
 
 def test_staff_see_no_tenant_without_a_grant(cloud, tenant):

@@ -140,6 +140,7 @@ STAFF_ONLY = {
     ("post", "/api/v1/platform/orders/{order_id}/confirm"): 403,
     ("get", "/api/v1/platform/grants"): 403,
     ("post", "/api/v1/platform/grant-requests"): 403,
+    ("delete", "/api/v1/platform/grant-requests/{grant_id}"): 403,
     ("get", "/api/v1/platform/audit"): 403,
     ("get", "/api/v1/platform/custom-services"): 403,
     ("get", "/api/v1/platform/custom-services/{request_id}"): 403,
