@@ -140,6 +140,10 @@ def add_device(cloud: Cloud, tenant: str, movements: int = 3) -> None:
     address = wire.DeviceAddress(tenant, "sh-01", "edge-sh01")
     service = IngestService(cloud.engine)
     now = utcnow()
+    # "Today" is the tenant's business day: never file them before its midnight, or the
+    # dashboard's count depends on the hour the test runs at (16:00 UTC is Shanghai's 00:00).
+    zone = ZoneInfo(registry.tenant_by_code(cloud.engine, tenant)["timezone"])
+    midnight = now.astimezone(zone).replace(hour=0, minute=0, second=0, microsecond=0)
     service.handle(
         address.topic(wire.STATUS),
         wire.encode_status(wire.Status("online", EPOCH, format_ts(now))),
@@ -149,7 +153,7 @@ def add_device(cloud: Cloud, tenant: str, movements: int = 3) -> None:
             seq,
             f"edge-sh01-{seq}",
             "receive",
-            format_ts(now - timedelta(minutes=10 - seq)),
+            format_ts(max(now - timedelta(minutes=10 - seq), midnight + timedelta(seconds=seq))),
             {"sku": f"SKU-{seq}", "qty": seq, "customer": "HD-001", "location": "A-01-1"},
         )
         for seq in range(1, movements + 1)
