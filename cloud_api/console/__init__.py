@@ -8,8 +8,9 @@ cookie, only bearer tokens.
 One blueprint, ``bp``, with its pages in a module per area: ``session`` (the cookie, CSRF,
 language, permissions, error page), ``signin``, ``overview`` (dashboard, devices, audit),
 ``people`` (users, security policy), ``customers``, ``warehouses``, ``grants`` (a tenant's 代运营
-grants to platform staff) and ``platform`` (平台运营: the staff's own pages, for platform staff
-signed in as themselves only). Every page registers on ``bp``, so endpoints stay
+grants to platform staff), ``custom_services`` (定制服务: the tenant's requests and staff's
+quotes) and ``platform`` (平台运营: the staff's own pages, for platform staff signed in as
+themselves only). Every page registers on ``bp``, so endpoints stay
 ``console.<function>``.
 """
 
@@ -28,6 +29,7 @@ LOCATIONS_PAGE = 100
 TENANTS_PAGE = 25  # 平台运营: tenants, each with its packages
 PLATFORM_ORDERS_PAGE = 50
 PLATFORM_AUDIT_PAGE = 50
+CUSTOM_SERVICES_PAGE = 20  # 定制服务 requests, each with its history
 
 
 def register(app: Flask) -> None:
@@ -40,6 +42,7 @@ def register(app: Flask) -> None:
 
 # The page modules register their routes on bp, so they are imported once it exists.
 from cloud_api.console import (  # noqa: E402, F401
+    custom_services,
     customers,
     grants,
     overview,
@@ -52,6 +55,7 @@ from cloud_api.console.session import ERROR_TEXTS  # noqa: E402
 
 __all__ = [
     "CUSTOMERS_PAGE",
+    "CUSTOM_SERVICES_PAGE",
     "ERROR_TEXTS",
     "LOCATIONS_PAGE",
     "NOTES_SHOWN",
