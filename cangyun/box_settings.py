@@ -75,7 +75,11 @@ class ScanSection:
         "", "bearer token of that service (its CANGYUN_OCR_TOKEN); better CANGYUN_SCAN_OCR_TOKEN"
     )
     budget_ms: float = setting(
-        30.0, "time budget for barcode retries on a camera frame (photos with OCR get 250)"
+        30.0, "time budget for barcode retries on a camera frame (frames with OCR get 250)"
+    )
+    still_budget_ms: float = setting(
+        1000.0,
+        "time budget for the barcode search of a still: a PDA photo, a gate snapshot",
     )
 
 
