@@ -274,6 +274,8 @@ TEXTS: dict[str, tuple[str, str]] = {
     "gs_active": ("生效中", "active"),
     "gs_declined": ("已拒绝", "declined"),
     "gs_revoked": ("已撤销", "revoked"),
+    "gs_withdrawn": ("员工已撤回", "withdrawn"),
+    "gs_lapsed": ("未答复已失效", "lapsed"),
     "gs_expired": ("已过期", "expired"),
     "recent_audit": ("最近的平台审计记录", "Latest platform audit entries"),
     "see_all": ("查看全部", "See all"),
