@@ -327,6 +327,12 @@ class ScanOptions(Query):
     ocr: Annotated[bool, BeforeValidator(_flag)] = Field(
         False, description="1 to read label text too (slower)"
     )
+    mode: Literal["frame", "still"] = Field(
+        "frame",
+        description="frame: one frame of a live camera (a quick search, the next frame is the"
+        " retry); still: a photo someone waits on (every symbol in it, up to"
+        " scan.still_budget_ms)",
+    )
 
 
 MOVEMENT = Media("application/json", "a movement", schema=movement_schema())
@@ -681,7 +687,9 @@ def create_scan(query: ScanOptions) -> Response:
         )
     if query.ocr:
         licence.check_ocr(licence.current(store(), settings()))
-    return json_response(scanning.scan(uploaded_image(MAX_IMAGE_BYTES), ocr=query.ocr))
+    return json_response(
+        scanning.scan(uploaded_image(MAX_IMAGE_BYTES), ocr=query.ocr, mode=query.mode)
+    )
 
 
 @bp.get("/openapi.json")

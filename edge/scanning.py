@@ -29,6 +29,7 @@ def engine() -> ScanEngine:
                     ocr_engine=scan.ocr_engine,
                     ocr_options={"threads": scan.ocr_threads},
                     budget_ms=scan.budget_ms,
+                    still_budget_ms=scan.still_budget_ms,
                 )
                 app.extensions["cangyun.scan_engine"] = found
     return found
@@ -38,13 +39,14 @@ def settings() -> EdgeSettings:
     return current_app.extensions["cangyun.edge_settings"]
 
 
-def scan(data: bytes, *, ocr: bool) -> dict[str, Any]:
-    """Scan an uploaded image; every failure becomes an ApiError with a clear message."""
+def scan(data: bytes, *, ocr: bool, mode: str = "frame") -> dict[str, Any]:
+    """Scan an uploaded image (``mode`` "frame" or "still", see ocr_service.barcodes.decode);
+    every failure becomes an ApiError with a clear message."""
     try:
         remote = settings().scan
         if remote.ocr_url:
-            return scan_remote(remote.ocr_url, data, ocr=ocr, token=remote.ocr_token)
-        return engine().scan(data, ocr=ocr).to_json()
+            return scan_remote(remote.ocr_url, data, ocr=ocr, token=remote.ocr_token, mode=mode)
+        return engine().scan(data, ocr=ocr, mode=mode).to_json()
     except ImageError as exc:
         raise ApiError(exc.status, exc.code, exc.message) from exc
     except OcrUnavailable as exc:

@@ -1,7 +1,9 @@
 """The scanning engine as its own HTTP service, for several edge boxes to share.
 
 ``POST /v1/scan`` takes the image as the raw body (``Content-Type: image/jpeg`` etc.) or as
-a multipart field ``image``; ``?ocr=0`` skips OCR. It answers the engine's JSON, or the
+a multipart field ``image``; ``?ocr=0`` skips OCR; ``?mode=frame`` marks one frame of a live
+camera (a quick search: the next frame is the retry) instead of a still (the default: every
+symbol in the photo, within the still budget). It answers the engine's JSON, or the
 common error body with a 4xx for an unusable image.
 
 With a token (``cangyun ocr serve`` requires one unless it listens on loopback only), every
@@ -23,6 +25,7 @@ from cangyun.httpapi import (
     register_error_handlers,
     uploaded_image,
 )
+from ocr_service.barcodes import MODES
 from ocr_service.engine import ScanEngine
 from ocr_service.images import MAX_IMAGE_BYTES, ImageError
 from ocr_service.ocr import OcrUnavailable
@@ -38,9 +41,9 @@ def image_from_request() -> bytes:
     return uploaded_image(MAX_IMAGE_BYTES)
 
 
-def scan_response(data: bytes, *, ocr: bool) -> dict[str, Any]:
+def scan_response(data: bytes, *, ocr: bool, mode: str = "still") -> dict[str, Any]:
     try:
-        return engine().scan(data, ocr=ocr).to_json()
+        return engine().scan(data, ocr=ocr, mode=mode).to_json()
     except ImageError as exc:
         raise ApiError(exc.status, exc.code, exc.message) from exc
     except OcrUnavailable as exc:
@@ -50,7 +53,12 @@ def scan_response(data: bytes, *, ocr: bool) -> dict[str, Any]:
 @bp.post("/v1/scan")
 def scan() -> Response:
     ocr = request.args.get("ocr", "1") not in ("0", "false", "no")
-    return json_response(scan_response(image_from_request(), ocr=ocr))
+    mode = request.args.get("mode", "still")
+    if mode not in MODES:
+        raise ApiError(
+            400, "invalid_parameter", f"mode must be one of {', '.join(MODES)}, not {mode!r}"
+        )
+    return json_response(scan_response(image_from_request(), ocr=ocr, mode=mode))
 
 
 @bp.get("/healthz")

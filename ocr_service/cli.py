@@ -25,6 +25,12 @@ from cangyun import logs
     help="OCR engine",
 )
 @click.option("--threads", default=2, show_default=True, help="OCR threads")
+@click.option(
+    "--budget-ms",
+    default=1000.0,
+    show_default=True,
+    help="time for the barcode search of each photo (a still: every symbol in it)",
+)
 def scan(
     files: tuple[str, ...],
     as_json: bool,
@@ -32,6 +38,7 @@ def scan(
     with_text: bool,
     engine_name: str,
     threads: int,
+    budget_ms: float,
 ) -> None:
     """Read barcodes, GS1 data and label fields from image files.
 
@@ -48,7 +55,9 @@ def scan(
     from ocr_service.ocr import OcrUnavailable
 
     logs.configure(level="WARNING", name="scan")
-    engine = ScanEngine(ocr_engine=engine_name, ocr_options={"threads": threads})
+    engine = ScanEngine(
+        ocr_engine=engine_name, ocr_options={"threads": threads}, still_budget_ms=budget_ms
+    )
     failed = False
     show_progress = len(files) > 1 and sys.stderr.isatty()
     with click.progressbar(
@@ -57,7 +66,7 @@ def scan(
         for name in progress:
             record: dict = {"file": name}
             try:
-                result = engine.scan(Path(name).read_bytes(), ocr=not no_ocr)
+                result = engine.scan(Path(name).read_bytes(), ocr=not no_ocr, mode="still")
                 record |= result.to_json(with_text=with_text)
             except OSError as exc:
                 record["error"] = {"code": "unreadable_file", "message": str(exc)}
@@ -125,7 +134,15 @@ def loopback_only(host: str) -> bool:
     help="bearer token callers must send (env CANGYUN_OCR_TOKEN; edge: scan.ocr_token);"
     " required unless --host is a loopback address",
 )
-def serve(host: str, port: int, threads: int, engine_name: str, token: str) -> None:
+@click.option(
+    "--still-budget-ms",
+    default=1000.0,
+    show_default=True,
+    help="barcode search time for a still (the default mode; ?mode=frame gets 30 ms)",
+)
+def serve(
+    host: str, port: int, threads: int, engine_name: str, token: str, still_budget_ms: float
+) -> None:
     """Serve POST /v1/scan for edge boxes that share one scanning engine.
 
     Listening beyond loopback needs a token; set the same one as scan.ocr_token on each
@@ -148,7 +165,9 @@ def serve(host: str, port: int, threads: int, engine_name: str, token: str) -> N
             " same as scan.ocr_token on the edge boxes; only a loopback --host may go without"
         )
     logs.configure(name="ocr")
-    engine = ScanEngine(ocr_engine=engine_name, ocr_options={"threads": threads})
+    engine = ScanEngine(
+        ocr_engine=engine_name, ocr_options={"threads": threads}, still_budget_ms=still_budget_ms
+    )
     engine.ocr  # load the models before taking traffic  # noqa: B018
     app = create_app(engine, token=token)
     serve_forever([make_server(app, host, port, threads=4, name="cangyun-ocr")])

@@ -17,8 +17,10 @@ class RemoteScanError(RuntimeError):
     """The OCR service could not be reached or failed."""
 
 
-def scan_remote(base_url: str, data: bytes, *, ocr: bool, token: str = "") -> dict[str, Any]:
-    url = f"{base_url.rstrip('/')}/v1/scan?ocr={'1' if ocr else '0'}"
+def scan_remote(
+    base_url: str, data: bytes, *, ocr: bool, token: str = "", mode: str = "still"
+) -> dict[str, Any]:
+    url = f"{base_url.rstrip('/')}/v1/scan?ocr={'1' if ocr else '0'}&mode={mode}"
     headers = {"Content-Type": "application/octet-stream"}
     if token:
         headers["Authorization"] = f"Bearer {token}"

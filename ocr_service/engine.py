@@ -19,13 +19,13 @@ import numpy as np
 
 from ocr_service import fields as label_fields
 from ocr_service import gs1
-from ocr_service.barcodes import DEFAULT_BUDGET_MS, Symbol, decode
+from ocr_service.barcodes import DEFAULT_BUDGET_MS, MODES, STILL_BUDGET_MS, Symbol, decode
 from ocr_service.images import LoadedImage, load_image
 from ocr_service.ocr import OcrEngine, TextLine, make_engine
 
 log = logging.getLogger(__name__)
 
-# A photo read with OCR costs most of a second anyway: its barcodes get a deeper search.
+# A camera frame read with OCR costs most of a second anyway: a deeper barcode search.
 PHOTO_BARCODE_BUDGET_MS = 250.0
 DESKEW_MIN_DEGREES = 4.0  # below this the OCR detector copes on its own
 UPRIGHT_KEYS = 3  # a reading with this many label keys is taken as upright
@@ -63,8 +63,10 @@ class ScanEngine:
         ocr_engine: str | OcrEngine = "rapidocr",
         ocr_options: dict[str, Any] | None = None,
         budget_ms: float = DEFAULT_BUDGET_MS,
+        still_budget_ms: float = STILL_BUDGET_MS,
     ) -> None:
-        self.budget_ms = budget_ms
+        self.budget_ms = budget_ms  # camera frames
+        self.still_budget_ms = still_budget_ms  # stills: photos someone waits on
         self._ocr_spec = ocr_engine
         self._ocr_options = ocr_options or {}
         self._ocr: OcrEngine | None = ocr_engine if not isinstance(ocr_engine, str) else None
@@ -86,20 +88,32 @@ class ScanEngine:
                     )
         return self._ocr
 
-    def scan(self, data: bytes, *, ocr: bool = True, expected: int = 1) -> ScanResult:
-        """Scan one uploaded image; raises ImageError for an unusable upload."""
+    def scan(
+        self, data: bytes, *, ocr: bool = True, expected: int = 1, mode: str = "still"
+    ) -> ScanResult:
+        """Scan one uploaded image; raises ImageError for an unusable upload.
+
+        ``mode`` "still" (a photo, a snapshot: every symbol in it) or "frame" (one frame of a
+        live camera: quick, the next frame is the retry)."""
         started = time.perf_counter()
         image = load_image(data)
         loaded_ms = (time.perf_counter() - started) * 1000
-        result = self.scan_image(image, ocr=ocr, expected=expected)
+        result = self.scan_image(image, ocr=ocr, expected=expected, mode=mode)
         result.timings_ms = {"load": round(loaded_ms, 1), **result.timings_ms}
         result.timings_ms["total"] = round((time.perf_counter() - started) * 1000, 1)
         return result
 
-    def scan_image(self, image: LoadedImage, *, ocr: bool = True, expected: int = 1) -> ScanResult:
+    def scan_image(
+        self, image: LoadedImage, *, ocr: bool = True, expected: int = 1, mode: str = "still"
+    ) -> ScanResult:
+        if mode not in MODES:
+            raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
         timings: dict[str, float] = {}
-        budget = max(self.budget_ms, PHOTO_BARCODE_BUDGET_MS) if ocr else self.budget_ms
-        report = decode(image.gray, expected=expected, budget_ms=budget)
+        if mode == "still":
+            budget = self.still_budget_ms
+        else:
+            budget = max(self.budget_ms, PHOTO_BARCODE_BUDGET_MS) if ocr else self.budget_ms
+        report = decode(image.gray, expected=expected, budget_ms=budget, mode=mode)
         timings["barcodes"] = report.elapsed_ms
         barcode_data = _barcode_fields(report.symbols)
         lines: list[TextLine] = []

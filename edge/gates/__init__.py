@@ -34,6 +34,7 @@ def init_app(app: Flask, settings: EdgeSettings, edge_store: EdgeStore) -> None:
         gate_store,
         edge_store,
         budget_ms=settings.scan.budget_ms,
+        still_budget_ms=settings.scan.still_budget_ms,
         read_text=_text_reader(app),
         admit=licence.admission(edge_store, settings),
     )

@@ -181,6 +181,7 @@ class GateHub:
         edge: EdgeStore,
         *,
         budget_ms: float = 30.0,
+        still_budget_ms: float = 1000.0,
         read_text: Callable[[np.ndarray], list[str]] | None = None,
         clock: Callable[[], float] = time.time,
         admit: Callable[[str], None] | None = None,
@@ -189,6 +190,7 @@ class GateHub:
         self.edge = edge
         self.admit = admit  # the box's licence, asked before every receipt
         self.budget_ms = budget_ms
+        self.still_budget_ms = still_budget_ms  # pushed and folder snapshots
         self.read_text = read_text
         self.clock = clock
         self.queue = FrameQueue(QUEUE_FRAMES, QUEUE_MAX_BYTES)
@@ -314,7 +316,12 @@ class GateHub:
             return
         quiet = len(self.queue) <= ESCALATE_MAX_WAITING
         started = time.perf_counter()
-        report = decode(frame.gray, budget_ms=self.budget_ms, escalate=quiet)
+        if frame.snapshot:  # a still: every symbol in it, when the queue leaves time
+            report = decode(
+                frame.gray, budget_ms=self.still_budget_ms, escalate=quiet, mode="still"
+            )
+        else:
+            report = decode(frame.gray, budget_ms=self.budget_ms, escalate=quiet)
         found = codes_from_symbols(report.symbols)
         wants_text = config.ocr_containers or config.ocr_plates
         if wants_text and quiet and self.read_text is not None:

@@ -804,7 +804,7 @@
     } catch (e) { /* the browser cannot read it: let the edge say what is wrong with it */ }
     const ocr = state.flow === "receive" && state.step === "item" && !(state.licence && state.licence.ocr_allowed === false);
     try {
-      const result = await api("POST", "/api/v1/scans" + (ocr ? "?ocr=1" : ""), { body: upload, headers: { "Content-Type": type } });
+      const result = await api("POST", "/api/v1/scans?mode=still" + (ocr ? "&ocr=1" : ""), { body: upload, headers: { "Content-Type": type } });
       const scan = normalizeImage(result);
       if (state.step === "location" && !scan.fields.gtin && !scan.fields.sscc && scan.barcodes.length) scan.kind = "text";
       await handleScan(scan, ocr ? null : upload);
