@@ -617,6 +617,15 @@ def _decode_still(
             if run(name, attempt) == 0:
                 break
             still_open = [r for r in still_open if not found.covers(r)]
+        if not found.symbols:
+            # Nothing read at all: every retry the camera pipeline knows (ZBar, CLAHE with a
+            # global binariser, ...), until one reads something.
+            for name, attempt in _escalations(gray):
+                if spent() >= budget_ms:
+                    report.passes.append(f"budget:{name}")
+                    break
+                if run(f"empty:{name}", attempt):
+                    break
     report.symbols = [part for symbol in found.symbols for part in _split_stacked(gray, symbol)]
     report.elapsed_ms = round(spent(), 2)
     report.added = added
