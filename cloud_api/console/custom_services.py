@@ -16,10 +16,9 @@ from cangyun.errors import DomainError
 from cangyun.httpapi import ApiError, status_of
 from cloud_api import console
 from cloud_api.billing import api as billing_api
-from cloud_api.billing import catalog
 from cloud_api.billing.store import TenantBilling
 from cloud_api.console import bp
-from cloud_api.console.session import lang, require, require_staff
+from cloud_api.console.session import edition_notice, lang, require, require_staff
 from cloud_api.custom_services import api as cs_api
 from cloud_api.custom_services import store
 from cloud_api.custom_services.store import NewQuote, NewRequest, TenantCustomServices
@@ -64,17 +63,7 @@ def _missing() -> str | None:
     held = TenantBilling(engine(), g.console_caller.tenant_id).entitlement()
     if FEATURE in held.features:
         return None
-    pick = 1 if lang() == "en" else 0
-    names = [
-        catalog.EDITION_NAMES[code][pick]
-        for code in catalog.EDITION_ORDER
-        if FEATURE in catalog.EDITION_FEATURES[code]
-    ]
-    comma, either = ("、", "或") if pick == 0 else (", ", " or ")
-    offered = either.join(filter(None, [comma.join(names[:-1]), names[-1]]))
-    current = catalog.EDITION_NAMES[held.edition][pick] if held.edition else None
-    key = "cs_need_edition" if current else "cs_need_any_edition"
-    return i18n.text(key, lang(), edition=current, editions=offered)
+    return edition_notice("cs", FEATURE, held.edition)
 
 
 @bp.get("/custom-services")

@@ -19,7 +19,7 @@ from cloud_api.accounts.store import TenantAccounts
 from cloud_api.billing import catalog
 from cloud_api.billing.store import TenantBilling
 from cloud_api.console import bp
-from cloud_api.console.session import lang, require
+from cloud_api.console.session import edition_notice, lang, require
 from cloud_api.platform import i18n
 from cloud_api.platform.auth import MANAGED_OPERATIONS, client_ip, engine
 
@@ -37,16 +37,7 @@ def _missing() -> str | None:
     pick = 1 if lang() == "en" else 0
     add_on = next(s[1 + pick] for s in catalog.VALUE_ADDED_SERVICES if s[0] == MANAGED_OPERATIONS)
     if FEATURE not in held.features:
-        names = [
-            catalog.EDITION_NAMES[code][pick]
-            for code in catalog.EDITION_ORDER
-            if FEATURE in catalog.EDITION_FEATURES[code]
-        ]
-        comma, either = ("、", "或") if pick == 0 else (", ", " or ")
-        offered = either.join(filter(None, [comma.join(names[:-1]), names[-1]]))
-        current = catalog.EDITION_NAMES[held.edition][pick] if held.edition else None
-        key = "grants_need_edition" if current else "grants_need_any_edition"
-        return i18n.text(key, lang(), edition=current, editions=offered, add_on=add_on)
+        return edition_notice("grants", FEATURE, held.edition, add_on=add_on)
     if MANAGED_OPERATIONS not in held.add_ons:
         return i18n.text("grants_need_add_on", lang(), add_on=add_on)
     return None

@@ -15,6 +15,7 @@ from werkzeug.exceptions import HTTPException
 
 from cangyun.errors import Forbidden, Unauthenticated
 from cloud_api.accounts import security, service
+from cloud_api.billing import catalog
 from cloud_api.console import bp
 from cloud_api.platform import i18n
 from cloud_api.platform.auth import client_ip, engine
@@ -166,3 +167,20 @@ def require_staff() -> Caller:
     if not is_staff():
         abort(403)
     return g.console_caller
+
+
+def edition_notice(key: str, feature: str, edition: str | None, **values: str) -> str:
+    """Why an edition gate refuses, in the reader's words: ``<key>_need_edition`` naming the
+    tenant's edition, or ``<key>_need_any_edition`` without one, with the editions that have
+    ``feature`` as one phrase ("基础版、标准版或专业版")."""
+    pick = 1 if lang() == "en" else 0
+    names = [
+        catalog.EDITION_NAMES[code][pick]
+        for code in catalog.EDITION_ORDER
+        if feature in catalog.EDITION_FEATURES[code]
+    ]
+    comma, either = ("、", "或") if pick == 0 else (", ", " or ")
+    offered = either.join(filter(None, [comma.join(names[:-1]), names[-1]]))
+    current = catalog.EDITION_NAMES[edition][pick] if edition else None
+    wording = f"{key}_need_edition" if current else f"{key}_need_any_edition"
+    return i18n.text(wording, lang(), edition=current, editions=offered, **values)
